@@ -1,0 +1,41 @@
+"""``python -m infra.simulator serve --posts 500 --port 8765``: serve the simulated site in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+
+from .server import Simulator
+from .site import Site
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.simulator", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the simulated site on 127.0.0.1")
+    serve.add_argument("--posts", type=int, default=500, help="number of briefs (10 to 20,000)")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    if not 10 <= args.posts <= 20_000:
+        parser.error("--posts must be between 10 and 20,000")
+    started = time.perf_counter()
+    sim = Simulator(Site(posts=args.posts, seed=args.seed), port=args.port).start()
+    elapsed = time.perf_counter() - started
+    print(
+        f"simulator: {len(sim.site.posts)} posts at {sim.base}/ (ready in {elapsed:.2f}s); Ctrl-C stops it",
+        flush=True,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while True:
+            time.sleep(3600)
+    except (KeyboardInterrupt, SystemExit):
+        sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

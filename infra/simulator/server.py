@@ -1,0 +1,389 @@
+"""The simulator's HTTP server: routing, conditional GETs, burst rate limiting, switchable faults, a request log.
+
+Runs in a background thread (pytest fixture) or in the foreground (``python -m infra.simulator serve``). A
+second tiny server on another 127.0.0.1 port is the *trap*: links to it appear on pages and in a sitemap, and a
+correct crawler never requests it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from email.utils import format_datetime, parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from . import pages, surfaces
+from .site import Post, Site
+
+HTML = "text/html; charset=UTF-8"
+FAULT_KINDS = (
+    "status",
+    "slow",
+    "truncate",
+    "reset",
+    "bad_charset",
+    "huge",
+    "redirect_loop",
+    "non_html",
+    "empty",
+    "malformed",
+    "offsite_redirect",
+    "empty_body_layout",
+)
+
+
+@dataclass
+class Fault:
+    """Applies `kind` to requests whose path matches `pattern` (a regex), `times` times (None: always)."""
+
+    pattern: str
+    kind: str
+    arg: float | int | None = None
+    times: int | None = None
+
+    def take(self, path: str) -> bool:
+        if self.times == 0 or not re.search(self.pattern, path):
+            return False
+        if self.times is not None:
+            self.times -= 1
+        return True
+
+
+@dataclass
+class Hit:
+    at: float
+    method: str
+    target: str
+    status: int
+    size: int
+    headers: dict
+    complete: bool = True
+
+
+@dataclass
+class RateLimit:
+    """More than `burst` requests within `window` seconds answers 429 with ``Retry-After: retry_after``."""
+
+    burst: int
+    window: float
+    retry_after: int = 2
+    recent: list[float] = field(default_factory=list)
+    blocked_until: float = 0.0
+
+    def admit(self, now: float) -> bool:
+        if now < self.blocked_until:
+            return False
+        self.recent = [t for t in self.recent if now - t < self.window]
+        if len(self.recent) >= self.burst:
+            self.blocked_until = now + self.retry_after
+            return False
+        self.recent.append(now)
+        return True
+
+
+class TrapServer(ThreadingHTTPServer):
+    """Counts every request: a crawler that stays on its site never reaches it."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        self.hits: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"no")
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+class Simulator:
+    """A running simulated site. ``base`` is its origin; ``site`` its data and ground truth."""
+
+    def __init__(self, site: Site, port: int = 0, trap: bool = True):
+        self.site = site
+        self.faults: list[Fault] = []
+        self.api_status: int | None = None  # e.g. 403 or 503: the REST API is unavailable
+        self.rate_limit: RateLimit | None = None
+        self.log: list[Hit] = []
+        self._log_lock = threading.Lock()
+        self.trap = TrapServer() if trap else None
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self.httpd.daemon_threads = True
+        self.httpd.request_queue_size = 128
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.trap_url = f"http://127.0.0.1:{self.trap.server_address[1]}/trap/" if self.trap else None
+        self._threads: list[threading.Thread] = []
+
+    # ---- lifecycle ----------------------------------------------------------------------------------------
+    def start(self) -> Simulator:
+        for server in filter(None, (self.httpd, self.trap)):
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        for server in filter(None, (self.httpd, self.trap)):
+            server.shutdown()
+            server.server_close()
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ---- test controls ------------------------------------------------------------------------------------
+    def inject(
+        self, target: str | Post, kind: str, arg: float | int | None = None, times: int | None = None
+    ) -> None:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; one of {FAULT_KINDS}")
+        pattern = "^" + re.escape(target.path) + "$" if isinstance(target, Post) else target
+        self.faults.append(Fault(pattern, kind, arg, times))
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+        self.api_status = None
+        self.rate_limit = None
+
+    def hits(self, pattern: str = "") -> list[Hit]:
+        with self._log_lock:
+            return [h for h in self.log if re.search(pattern, h.target)]
+
+    def served_responses(self) -> int:
+        """Complete HTTP responses sent: what a WARC capture of the crawl must hold."""
+        with self._log_lock:
+            return sum(h.complete for h in self.log)
+
+    def url(self, post: Post) -> str:
+        return self.base + post.path
+
+    # ---- routing ------------------------------------------------------------------------------------------
+    def route(self, target: str) -> tuple[int, dict, bytes]:
+        split = urlsplit(target)
+        path, query = split.path, split.query
+        base, site = self.base, self.site
+        if path == "/robots.txt":
+            return surfaces.robots(base)
+        if path.startswith("/wp-json/"):
+            if self.api_status:
+                return surfaces._error("rest_forbidden", "REST API disabled.", self.api_status)
+            if path.rstrip("/") == "/wp-json/wp/v2/posts":
+                return surfaces.rest_posts(site, query, base)
+            kind = path.rstrip("/").rsplit("/", 1)[1]
+            if kind in ("categories", "tags"):
+                return surfaces.rest_terms(kind, query)
+            return surfaces._error(
+                "rest_no_route", "No route was found matching the URL and request method.", 404
+            )
+        if path in ("/feed/", "/es/feed/"):
+            return surfaces.rss(site, base, "es" if path.startswith("/es/") else "en", None, query)
+        if path.endswith("/feed/") and (cat := surfaces.category_of(path[: -len("feed/")])):
+            return surfaces.rss(site, base, cat[0], cat[1], query)
+        if path == "/sitemap_index.xml":
+            return surfaces.sitemap_index(site, base)
+        if match := re.fullmatch(r"/post-sitemap(\d*)\.xml", path):
+            return surfaces.sitemap(site, base, int(match.group(1) or 1), self.trap_url)
+        if path == "/category-sitemap.xml":
+            return surfaces.category_sitemap(base)
+        if path == "/" and query.startswith("p="):
+            post = site.posts.get(int(query[2:]) if query[2:].isdigit() else -1)
+            if post and post.gone is None:
+                return 301, {"Location": base + post.path}, b""
+        if match := re.fullmatch(r"(.*?/)page/(\d+)/", path):
+            cat_path, number = match.group(1), int(match.group(2))
+        else:
+            cat_path, number = path, 1
+        if cat := surfaces.category_of(cat_path):
+            return self._listing(cat[0], cat[1], cat_path, number)
+        if match := re.fullmatch(r"/news-briefs/([^/]+)/?", path):
+            post = next((p for p in site.posts.values() if p.slug == match.group(1)), None)
+            if post:
+                return 301, {"Location": base + post.path}, b""
+        return self._article(path)
+
+    def _listing(self, lang: str, slug: str, path: str, number: int) -> tuple[int, dict, bytes]:
+        cat = surfaces.CATEGORY_BY_SLUG[slug]
+        posts = [
+            p
+            for p in reversed(self.site.ordered)
+            if p.gone is None
+            and p.lang == lang
+            and (p.category == slug or surfaces.CATEGORY_BY_SLUG[p.category].parent == cat.id)
+        ]
+        total = max(1, -(-len(posts) // 10))
+        if number > total:
+            return 404, {"Content-Type": HTML}, b"<html><body>Page not found</body></html>"
+        chunk = posts[(number - 1) * 10 : number * 10]
+        html = pages.listing_page(self.site, chunk, self.base, cat.name, number, total, path)
+        return 200, {"Content-Type": HTML}, html.encode()
+
+    def _article(self, path: str) -> tuple[int, dict, bytes]:
+        post = self.site.by_path.get(path)
+        if post is None:
+            return 404, {"Content-Type": HTML}, b"<html><body><h1>Page not found</h1></body></html>"
+        if post.gone is not None:
+            return post.gone, {"Content-Type": HTML}, b"<html><body><h1>Gone</h1></body></html>"
+        if path != post.path:
+            return 301, {"Location": self.base + post.path}, b""
+        headers = {
+            "Content-Type": HTML,
+            "ETag": post.etag,
+            "Last-Modified": format_datetime(post.modified, True),
+            "Link": f"<{self.base}/?p={post.id}>; rel=shortlink",
+        }
+        return 200, headers, pages.article_page(self.site, post, self.base, self.trap_url).encode()
+
+    def respond(self, handler: BaseHTTPRequestHandler) -> Hit:
+        """Answer one request, applying rate limit, faults and conditional GET."""
+        target = handler.path
+        now = time.time()
+        if self.rate_limit and not target.startswith("/robots.txt"):
+            with self._log_lock:
+                admitted = self.rate_limit.admit(now)
+            if not admitted:
+                retry = str(self.rate_limit.retry_after)
+                return _send(handler, 429, {"Retry-After": retry, "Content-Type": HTML}, b"Too Many Requests")
+        fault = next((f for f in self.faults if f.take(urlsplit(target).path)), None)
+        if fault and fault.kind == "slow":
+            time.sleep(float(fault.arg or 1))
+            fault = None
+        with self.site.lock:
+            status, headers, body = self.route(target)
+        if fault:
+            return _apply_fault(handler, fault, self, status, headers, body)
+        if status == 200 and "ETag" in headers:
+            inm = handler.headers.get("If-None-Match")
+            ims = handler.headers.get("If-Modified-Since")
+            if inm == headers["ETag"] or (not inm and ims and _not_after(headers["Last-Modified"], ims)):
+                return _send(handler, 304, {k: headers[k] for k in ("ETag", "Last-Modified")}, b"")
+        return _send(handler, status, headers, body)
+
+
+def _not_after(last_modified: str, since: str) -> bool:
+    try:
+        return parsedate_to_datetime(last_modified) <= parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        return False
+
+
+def _send(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    headers: dict,
+    body: bytes,
+    declared: int | None = None,
+    complete: bool = True,
+) -> Hit:
+    handler.send_response(status)
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body) if declared is None else declared))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(body)
+    if not complete:
+        handler.close_connection = True
+    return Hit(time.time(), handler.command, handler.path, status, len(body), {}, complete)
+
+
+def _apply_fault(handler, fault: Fault, sim: Simulator, status: int, headers: dict, body: bytes) -> Hit:
+    kind = fault.kind
+    if kind == "status":
+        code = int(fault.arg or 500)
+        extra = {"Retry-After": "1"} if code == 503 else {}
+        return _send(
+            handler, code, {"Content-Type": HTML, **extra}, b"<html><body>Server error</body></html>"
+        )
+    if kind == "truncate":
+        return _send(handler, status, headers, body[: len(body) // 3], declared=len(body), complete=False)
+    if kind == "reset":
+        handler.close_connection = True
+        handler.connection.close()
+        return Hit(time.time(), handler.command, handler.path, 0, 0, {}, complete=False)
+    if kind == "bad_charset":
+        text = body.decode("utf-8").replace("Peru", "Perú").replace("InSight Crime", "InSight Crime — ñ")
+        return _send(handler, status, headers, text.encode("cp1252", "replace"))
+    if kind == "huge":
+        size = int(fault.arg or 50 * 2**20)
+        filler = b"<p>" + b"x" * 1020 + b"</p>"
+        return _send(handler, 200, {"Content-Type": HTML}, filler * (size // len(filler)))
+    if kind == "redirect_loop":
+        path = urlsplit(handler.path).path
+        return _send(handler, 302, {"Location": sim.base + path + ("" if path.endswith("/") else "/")}, b"")
+    if kind == "offsite_redirect":
+        return _send(handler, 301, {"Location": sim.trap_url or "http://127.0.0.2/"}, b"")
+    if kind == "non_html":
+        return _send(handler, 200, {"Content-Type": "application/pdf"}, b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" * 64)
+    if kind == "empty":
+        return _send(handler, 200, {"Content-Type": HTML}, b"")
+    if kind == "malformed":
+        return _send(handler, 200, headers, body.replace(b"</p>", b"").replace(b"</div>", b"<div><<")[:-200])
+    if kind == "empty_body_layout":
+        html = re.sub(
+            rb'<div class="entry-content">.*?</div>\n<div class="sharedaddy',
+            b'<div class="sharedaddy',
+            body,
+            flags=re.S,
+        )
+        return _send(handler, status, headers, html)
+    raise ValueError(kind)
+
+
+def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def version_string(self) -> str:
+            return "nginx"
+
+        def do_GET(self):
+            started = time.time()
+            try:
+                hit = sim.respond(self)
+            except (BrokenPipeError, ConnectionResetError):
+                hit = Hit(time.time(), self.command, self.path, 0, 0, {}, complete=False)
+            hit.at = started
+            hit.headers = {
+                k: v
+                for k, v in self.headers.items()
+                if k in ("User-Agent", "If-None-Match", "If-Modified-Since")
+            }
+            with sim._log_lock:
+                sim.log.append(hit)
+
+        do_HEAD = do_GET
+
+        def do_POST(self):
+            """``POST /__sim__/advance?hours=24&new=5&edited=2&renamed=1&removed=1``: move the clock by hand."""
+            split = urlsplit(self.path)
+            if split.path != "/__sim__/advance":
+                _send(self, 404, {"Content-Type": HTML}, b"")
+                return
+            args = {
+                k: float(v[0]) if k == "hours" else int(v[0])
+                for k, v in parse_qs(split.query).items()
+                if k in ("hours", "new", "edited", "renamed", "removed")
+            }
+            change = sim.site.advance(**args)
+            body = json.dumps(dataclasses.asdict(change), default=str).encode()
+            _send(self, 200, {"Content-Type": "application/json"}, body)
+
+        def log_message(self, *args):
+            pass
+
+    return Handler

@@ -1,0 +1,127 @@
+"""One fetch record per candidate: what was fetched, how it ended, and where its bytes are in the WARC files.
+
+Status is one of ``fetched``, ``redirected`` (fetched via a redirect; the old URL becomes an alias),
+``not_modified`` (304 to a conditional GET), ``gone`` (404/410: a removal, for tombstones) and ``failed``
+(with a one-line ``reason``). ``problems`` lists what the clean stage should know (e.g. a wrong charset).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from scrapy.http import Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.error import ConnectionLost, DNSLookupError, TCPTimedOutError, TimeoutError
+from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
+
+from .discovery import Candidate
+from .page_facts import page_facts
+from .state import KnownPost
+from .urls import canonical_url, same_site
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z") if value else None
+
+
+def failure_reason(failure) -> str:
+    """A one-line reason for a failed request, without tracebacks."""
+    exc = failure.value
+    if isinstance(exc, HttpError):
+        return f"HTTP {exc.response.status} after retries"
+    if isinstance(exc, ResponseFailed):
+        inner = "; ".join(type(f.value).__name__ for f in exc.reasons)
+        if any(f.check(ConnectionLost) for f in exc.reasons) or "PotentialDataLoss" in inner:
+            return "truncated response: connection lost before the declared Content-Length"
+        return f"response failed: {inner}"
+    if isinstance(exc, ResponseNeverReceived):
+        return "connection reset before any response"
+    if isinstance(exc, (TimeoutError, TCPTimedOutError)):
+        return "timed out"
+    if isinstance(exc, DNSLookupError):
+        return "DNS lookup failed"
+    text = str(exc) or type(exc).__name__
+    if "maxsize" in text.lower() or "DOWNLOAD_MAXSIZE" in text or "larger than download max size" in text:
+        return f"response larger than the size limit: {text}"
+    return f"{type(exc).__name__}: {text}".splitlines()[0][:300]
+
+
+def fetch_record(
+    response: Response | None,
+    candidate: Candidate,
+    known: KnownPost | None,
+    base_url: str,
+    reason: str | None = None,
+    request=None,
+) -> dict:
+    meta = (response.meta if response is not None else request.meta) or {}
+    redirects = [canonical_url(u, base_url) for u in meta.get("redirect_urls", [])]
+    record = {
+        "post_id": candidate.post_id or (known.post_id if known else None),
+        "edition": candidate.edition,
+        "url": candidate.url,
+        "requested_url": candidate.url,
+        "aliases": sorted(candidate.aliases | set(known.aliases if known else ())),
+        "translations": {},
+        "status": "failed",
+        "reason": reason,
+        "http_status": None,
+        "fetched_at": _iso(datetime.now(UTC)),
+        "etag": known.etag if known else None,
+        "last_modified": known.last_modified if known else None,
+        "published": _iso(candidate.published),
+        "modified": _iso(candidate.modified),
+        "discovered_via": sorted(candidate.surfaces),
+        "rest": candidate.rest,
+        "warc_file": meta.get("warc", {}).get("file"),
+        "warc_offset": meta.get("warc", {}).get("offset"),
+        "warc_record_id": meta.get("warc", {}).get("record_id"),
+        "problems": [],
+    }
+    if known and known.url != candidate.url:
+        record["aliases"] = sorted(set(record["aliases"]) | {known.url})
+    if response is None:
+        return record
+    record["http_status"] = response.status
+    if response.status == 304:
+        record["status"] = "not_modified"
+        return record
+    if response.status in (404, 410):
+        record |= {"status": "gone", "reason": f"HTTP {response.status}"}
+        return record
+    content_type = response.headers.get("Content-Type", b"").decode("latin-1").split(";")[0].strip().lower()
+    if not response.body.strip():
+        record["reason"] = "empty body"
+        return record
+    if content_type not in HTML_TYPES or not isinstance(response, TextResponse):
+        record["reason"] = f"not HTML: Content-Type {content_type or 'missing'}"
+        return record
+    final = canonical_url(response.url, base_url)
+    try:
+        response.body.decode(response.encoding)
+    except (UnicodeDecodeError, LookupError):
+        record["problems"].append(f"charset: bytes do not decode as the declared {response.encoding}")
+    facts = page_facts(response.text, base_url)
+    if facts.canonical and same_site(facts.canonical, base_url):
+        final = facts.canonical
+    if facts.post_id and record["post_id"] and facts.post_id != record["post_id"]:
+        record["problems"].append(f"post_id: page says {facts.post_id}, discovery said {record['post_id']}")
+    aliases = set(record["aliases"]) | set(redirects) | {candidate.url}
+    record |= {
+        "post_id": record["post_id"] or facts.post_id,
+        "url": final,
+        "aliases": sorted(aliases - {final}),
+        "translations": {k: v for k, v in facts.translations.items() if k != candidate.edition},
+        "status": "redirected" if redirects else "fetched",
+        "reason": None,
+        "etag": (response.headers.get("ETag") or b"").decode("latin-1") or None,
+        "last_modified": (response.headers.get("Last-Modified") or b"").decode("latin-1") or None,
+        "published": _iso(facts.published) or record["published"],
+        "modified": _iso(facts.modified) or record["modified"],
+        "title": facts.title,
+    }
+    if record["post_id"] is None:
+        record["problems"].append("post_id: none found (no REST id, guid or shortlink)")
+    return record
