@@ -11,6 +11,7 @@ Modes: ``nightly`` (modified since the high-water mark), ``window`` (published i
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -40,6 +41,23 @@ def _time_arg(name: str, value: str | None) -> datetime | None:
     if parsed is None:
         raise ValueError(f"-a {name}={value!r} is not an ISO-8601 date or datetime")
     return parsed
+
+
+def _step(callback):
+    """Wrap a callback: when the last pending request is done, the next phase's requests follow from it.
+
+    Discovery must be complete before fetching starts (dedupe across surfaces); waiting for Scrapy's idle signal
+    instead would cost up to five seconds per phase.
+    """
+
+    @functools.wraps(callback)
+    def wrapper(self, arg):
+        yield from callback(self, arg) or ()
+        self.pending -= 1
+        if self.pending == 0:
+            yield from self.next_phase()
+
+    return wrapper
 
 
 class BriefsSpider(scrapy.Spider):
@@ -90,7 +108,9 @@ class BriefsSpider(scrapy.Spider):
         self.found: dict[object, Candidate] = {}
         self.key_by_url: dict[str, object] = {}
         self.fallen_back: set[str] = set()
-        self.fetching = False
+        self.phases = ["fetch", "verify_missing"] if mode == "reconcile" else ["fetch"]
+        self.seen_ids: set[int] = set()
+        self.pending = 0  # requests this spider made whose callback or errback has not finished
 
     def _since(self, edition: str, since: datetime | None) -> datetime | None:
         if self.mode != "nightly":
@@ -106,11 +126,11 @@ class BriefsSpider(scrapy.Spider):
 
     # ---- discovery ----------------------------------------------------------------------------------------
     async def start(self):
-        for edition in self.editions:
-            first = ("sitemap",) if self.mode == "reconcile" else ("rest",) if self.auto else self.surfaces
-            for surface in first:
-                for request in self.surface_requests(edition, surface):
-                    yield request
+        first = ("sitemap",) if self.mode == "reconcile" else ("rest",) if self.auto else self.surfaces
+        # Create every start request before yielding any, so the pending count cannot reach zero early.
+        requests = [r for e in self.editions for surface in first for r in self.surface_requests(e, surface)]
+        for request in requests:
+            yield request
 
     def surface_requests(self, edition: str, surface: str):
         meta = {"edition": edition, "surface": surface}
@@ -135,13 +155,15 @@ class BriefsSpider(scrapy.Spider):
 
     def _discovery(self, url: str, callback, meta: dict) -> scrapy.Request:
         self.crawler.stats.inc_value(f"briefs/discovery_requests/{meta['surface']}")
+        self.pending += 1
         own = {k: meta[k] for k in ("edition", "surface", "page", "path", "query") if k in meta}
         return scrapy.Request(url, callback=callback, errback=self.surface_failed, meta=own, dont_filter=True)
 
+    @_step
     def surface_failed(self, failure):
         meta = failure.request.meta
         reason = failure_reason(failure)
-        return self._fall_back(meta["edition"], meta["surface"], reason)
+        yield from self._fall_back(meta["edition"], meta["surface"], reason)
 
     def _fall_back(self, edition: str, surface: str, reason: str):
         self.crawler.stats.inc_value(f"briefs/surface_failed/{surface}")
@@ -184,6 +206,7 @@ class BriefsSpider(scrapy.Spider):
         for surface in candidate.surfaces:
             self.crawler.stats.inc_value(f"briefs/discovered/{surface}")
 
+    @_step
     def rest_categories(self, response):
         meta = response.meta
         try:
@@ -216,6 +239,7 @@ class BriefsSpider(scrapy.Spider):
         base = f"{self.base_url}/wp-json/wp/v2/posts?{urlencode(params)}"
         yield self._discovery(f"{base}&page=1", self.rest_page, {**meta, "page": 1, "query": base})
 
+    @_step
     def rest_page(self, response):
         meta, edition = response.meta, response.meta["edition"]
         try:
@@ -232,6 +256,7 @@ class BriefsSpider(scrapy.Spider):
             for page in range(2, int(total) + 1):
                 yield self._discovery(f"{meta['query']}&page={page}", self.rest_page, {**meta, "page": page})
 
+    @_step
     def rss_page(self, response):
         meta, edition = response.meta, response.meta["edition"]
         try:
@@ -249,6 +274,7 @@ class BriefsSpider(scrapy.Spider):
             url = f"{self.base_url}{meta['path']}?paged={page}"
             yield self._discovery(url, self.rss_page, {**meta, "page": page})
 
+    @_step
     def sitemap_page(self, response):
         meta, edition = response.meta, response.meta["edition"]
         try:
@@ -277,6 +303,7 @@ class BriefsSpider(scrapy.Spider):
             if self.wanted(candidate, edition, lastmod):
                 self.add(candidate)
 
+    @_step
     def listing_page(self, response):
         meta, edition = response.meta, response.meta["edition"]
         candidates, next_url = discovery.parse_listing(response.body, response.url, self.profile, edition)
@@ -289,20 +316,28 @@ class BriefsSpider(scrapy.Spider):
             yield self._discovery(response.urljoin(next_url), self.listing_page, meta)
 
     # ---- fetch --------------------------------------------------------------------------------------------
+    def next_phase(self):
+        """Discovery done: fetch the candidates. Reconcile then checks known posts none of those fetches found."""
+        while self.phases:
+            phase = self.phases.pop(0)
+            if phase == "verify_missing":
+                self.found = {}
+                self._add_missing_known()
+            requests = list(self.article_requests())
+            self.crawler.stats.inc_value("briefs/candidates", len(requests))
+            if requests:
+                yield from requests
+                return
+
     def on_idle(self):
-        if self.fetching:
-            return
-        self.fetching = True
-        requests = list(self.article_requests())
-        self.crawler.stats.set_value("briefs/candidates", len(requests))
+        """Safety net: should a callback fail before counting itself done, idleness still moves phases on."""
+        requests = list(self.next_phase())
         for request in requests:
             self.crawler.engine.crawl(request)
         if requests:
             raise DontCloseSpider
 
     def article_requests(self):
-        if self.mode == "reconcile":
-            self._add_missing_known()
         candidates = sorted(
             self.found.values(),
             key=lambda c: (c.published or c.modified or datetime.min.replace(tzinfo=UTC), c.post_id or 0),
@@ -312,6 +347,7 @@ class BriefsSpider(scrapy.Spider):
         for candidate in candidates:
             known = self.state.posts.get(candidate.post_id) or self.known_by_url.get(candidate.url)
             if self._unchanged_since_known(candidate, known):
+                self.seen_ids.add(known.post_id)
                 self.crawler.stats.inc_value("briefs/reconcile/unchanged")
                 continue
             headers = {}
@@ -320,6 +356,7 @@ class BriefsSpider(scrapy.Spider):
                     headers["If-None-Match"] = known.etag
                 if known.last_modified:
                     headers["If-Modified-Since"] = known.last_modified
+            self.pending += 1
             yield scrapy.Request(
                 candidate.url,
                 callback=self.parse_article,
@@ -341,11 +378,14 @@ class BriefsSpider(scrapy.Spider):
         for post in self.state.posts.values():
             if post.gone or post.edition not in self.editions:
                 continue
-            if any(url in self.key_by_url for url in (post.url, *post.aliases)) or post.post_id in self.found:
+            if post.post_id in self.seen_ids or any(
+                url in self.key_by_url for url in (post.url, *post.aliases)
+            ):
                 continue
             self.crawler.stats.inc_value("briefs/reconcile/missing_from_sitemaps")
             self.add(Candidate(url=post.url, edition=post.edition, post_id=post.post_id, surfaces={"state"}))
 
+    @_step
     def parse_article(self, response):
         candidate = response.meta["candidate"]
         record = fetch_record(response, candidate, response.meta.get("known"), self.base_url)
@@ -358,9 +398,15 @@ class BriefsSpider(scrapy.Spider):
             if published and not self.after <= published < self.before:
                 self.crawler.stats.inc_value("briefs/out_of_window")
                 return
+        known = self.state.posts.get(record["post_id"])
+        if known and response.meta.get("known") is None:  # reached by a new URL: the known ones are aliases
+            record["aliases"] = sorted({known.url, *known.aliases, *record["aliases"]} - {record["url"]})
         self._count(record)
+        if record["post_id"] is not None:
+            self.seen_ids.add(record["post_id"])
         yield record
 
+    @_step
     def article_failed(self, failure):
         request = failure.request
         record = fetch_record(

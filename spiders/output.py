@@ -56,7 +56,11 @@ class RecordWriter:
 
 
 def next_state(state: CrawlState, records: list[dict], mode: str, editions: list[str]) -> CrawlState:
-    """Fold this run's records into the state; raise each edition's high-water mark to the newest modified seen."""
+    """Fold this run's records into the state.
+
+    Nightly and reconcile runs see everything modified up to their newest record, so they raise the edition's
+    high-water mark to it; a window run (a backfill of the past) does not.
+    """
     now = datetime.now(UTC).isoformat(timespec="seconds")
     for record in records:
         if record["post_id"] is None or record["status"] == "failed":
@@ -76,7 +80,7 @@ def next_state(state: CrawlState, records: list[dict], mode: str, editions: list
         state.posts[post.post_id] = post
         modified = parse_time(record.get("modified"))
         mark = parse_time(state.high_water.get(record["edition"]))
-        if mode == "nightly" and modified and (mark is None or modified > mark):
+        if mode in ("nightly", "reconcile") and modified and (mark is None or modified > mark):
             state.high_water[record["edition"]] = modified.isoformat(timespec="seconds")
     return state
 

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    ResponseDataLossError,
+)
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
-from twisted.internet.error import ConnectionLost, DNSLookupError, TCPTimedOutError, TimeoutError
-from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
 from .discovery import Candidate
 from .page_facts import page_facts
@@ -31,20 +37,15 @@ def failure_reason(failure) -> str:
     exc = failure.value
     if isinstance(exc, HttpError):
         return f"HTTP {exc.response.status} after retries"
-    if isinstance(exc, ResponseFailed):
-        inner = "; ".join(type(f.value).__name__ for f in exc.reasons)
-        if any(f.check(ConnectionLost) for f in exc.reasons) or "PotentialDataLoss" in inner:
-            return "truncated response: connection lost before the declared Content-Length"
-        return f"response failed: {inner}"
-    if isinstance(exc, ResponseNeverReceived):
-        return "connection reset before any response"
-    if isinstance(exc, (TimeoutError, TCPTimedOutError)):
+    if isinstance(exc, ResponseDataLossError):
+        return "truncated response: fewer bytes than the declared Content-Length"
+    if isinstance(exc, DownloadCancelledError):
+        return f"response larger than the size limit: {exc}"
+    if isinstance(exc, DownloadTimeoutError):
         return "timed out"
-    if isinstance(exc, DNSLookupError):
-        return "DNS lookup failed"
+    if isinstance(exc, (DownloadFailedError, DownloadConnectionRefusedError, CannotResolveHostError)):
+        return f"connection failed: {type(exc).__name__}: {exc}".splitlines()[0][:300]
     text = str(exc) or type(exc).__name__
-    if "maxsize" in text.lower() or "DOWNLOAD_MAXSIZE" in text or "larger than download max size" in text:
-        return f"response larger than the size limit: {text}"
     return f"{type(exc).__name__}: {text}".splitlines()[0][:300]
 
 

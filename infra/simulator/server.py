@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -86,10 +87,15 @@ class RateLimit:
         return True
 
 
-class TrapServer(ThreadingHTTPServer):
-    """Counts every request: a crawler that stays on its site never reaches it."""
-
+class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # listen() backlog, applied in __init__: the default of 5 drops SYNs when a crawler opens 16 connections at
+    # once, and the client's SYN retransmits (1 s, 3 s, 7 s ...) look like a slow site.
+    request_queue_size = 1024
+
+
+class TrapServer(_Server):
+    """Counts every request: a crawler that stays on its site never reaches it."""
 
     def __init__(self):
         self.hits: list[str] = []
@@ -117,12 +123,11 @@ class Simulator:
         self.faults: list[Fault] = []
         self.api_status: int | None = None  # e.g. 403 or 503: the REST API is unavailable
         self.rate_limit: RateLimit | None = None
+        self.robots_disallow: list[str] = []  # extra robots.txt rules, for tests
         self.log: list[Hit] = []
         self._log_lock = threading.Lock()
         self.trap = TrapServer() if trap else None
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
-        self.httpd.daemon_threads = True
-        self.httpd.request_queue_size = 128
+        self.httpd = _Server(("127.0.0.1", port), _handler_for(self))
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.trap_url = f"http://127.0.0.1:{self.trap.server_address[1]}/trap/" if self.trap else None
         self._threads: list[threading.Thread] = []
@@ -178,7 +183,7 @@ class Simulator:
         path, query = split.path, split.query
         base, site = self.base, self.site
         if path == "/robots.txt":
-            return surfaces.robots(base)
+            return surfaces.robots(base, self.robots_disallow)
         if path.startswith("/wp-json/"):
             if self.api_status:
                 return surfaces._error("rest_forbidden", "REST API disabled.", self.api_status)
@@ -293,9 +298,11 @@ def _send(
     for name, value in headers.items():
         handler.send_header(name, value)
     handler.send_header("Content-Length", str(len(body) if declared is None else declared))
-    handler.end_headers()
-    if handler.command != "HEAD":
-        handler.wfile.write(body)
+    # One write for head and body: two small writes would meet Nagle and delayed ACKs (40 ms stalls).
+    handler._headers_buffer.append(b"\r\n")
+    head = b"".join(handler._headers_buffer)
+    handler._headers_buffer = []
+    handler.wfile.write(head + (body if handler.command != "HEAD" else b""))
     if not complete:
         handler.close_connection = True
     return Hit(time.time(), handler.command, handler.path, status, len(body), {}, complete)

@@ -1,0 +1,58 @@
+"""Shared fixtures: a fresh simulated site per test and a helper that runs a real crawl against it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from infra.simulator import Simulator, Site
+from spiders.runner import CrawlJob, run_crawl
+
+
+@pytest.fixture
+def sim():
+    """A simulated site (300 briefs, both editions) on a free 127.0.0.1 port, with a trap server beside it."""
+    with Simulator(Site(posts=300)) as simulator:
+        yield simulator
+
+
+@dataclass
+class CrawlResult:
+    out: Path
+    stats: dict
+
+    @property
+    def records(self) -> list[dict]:
+        lines = (self.out / "records.jsonl").read_text().splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def ids(self, *statuses: str) -> set[int]:
+        return {r["post_id"] for r in self.records if not statuses or r["status"] in statuses}
+
+    def by_id(self) -> dict[int, dict]:
+        return {r["post_id"]: r for r in self.records}
+
+    @property
+    def state(self) -> Path:
+        return self.out / "state.jsonl"
+
+    @property
+    def warc_files(self) -> list[Path]:
+        return sorted((self.out / "warc").glob("*.warc.gz"))
+
+
+@pytest.fixture
+def crawl(tmp_path):
+    """Run the real spider (in a subprocess) against a simulator; politeness off, retries quick."""
+    counter = iter(range(1000))
+
+    def run(simulator: Simulator, **kwargs) -> CrawlResult:
+        out = tmp_path / f"crawl{next(counter)}"
+        settings = {"RETRY_BACKOFF_BASE": 0.05, "LOG_LEVEL": "INFO", **kwargs.pop("settings", {})}
+        job = CrawlJob(out=out, site=simulator.base, polite=False, settings=settings, **kwargs)
+        return CrawlResult(out, run_crawl(job))
+
+    return run
