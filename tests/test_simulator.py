@@ -79,7 +79,7 @@ def test_site_is_deterministic():
 @pytest.mark.parametrize("path", ["/feed/", "/sitemap_index.xml", "/post-sitemap.xml", "/category/news/page/2/",
                                   "/robots.txt", "/wp-json/wp/v2/categories?slug=news"])  # fmt: skip
 def test_surfaces_answer(sim, path):
-    status, headers, body = get(sim, path)
+    status, _, body = get(sim, path)
     assert status == 200 and body
 
 

@@ -358,6 +358,10 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
         def version_string(self) -> str:
             return "nginx"
 
+        def setup(self):
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def do_GET(self):
             started = time.time()
             try:
