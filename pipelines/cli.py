@@ -1,20 +1,30 @@
-"""``briefs``: the command line of insight-briefs."""
+"""``briefs``: run the archive once, and read it back (snapshots, articles, histories, diffs, exports)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
+import tempfile
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
-app = typer.Typer(
-    help="Archive InSight Crime's news briefs and read the archive back.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
+app = typer.Typer(help="Archive InSight Crime's news briefs and read the archive back.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)  # fmt: skip
 console = Console(stderr=True)
+out = Console()
+SITE = "https://insightcrime.org"
+SIMULATOR_PORT = 8765
+At = Annotated[
+    str | None, typer.Option("--at", help="Snapshot number, or a date/time (UTC): the archive as of then")
+]
 
 
 @app.callback()
@@ -22,58 +32,218 @@ def _group() -> None:
     """Archive InSight Crime's news briefs and read the archive back."""
 
 
+@contextmanager
+def clear_errors():
+    """Known failures end in one line and exit 1; no traceback for a wrong id, date or credential."""
+    from pipelines.archive import NotFound
+    from pipelines.clean import UnreadablePage
+    from pipelines.storage import StorageError
+    from spiders.runner import CrawlFailed
+
+    try:
+        yield
+    except (NotFound, StorageError, UnreadablePage, CrawlFailed, OSError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _archive():
+    from pipelines.archive import Archive
+
+    return Archive.from_env()
+
+
+@contextmanager
+def _site(offline: bool, simulate_days: int, posts: int):
+    """The live site, or the simulator (optionally after `simulate_days` of news) on 127.0.0.1."""
+    if not offline:
+        yield SITE, None
+        return
+    from infra.simulator import Simulator, Site
+
+    site = Site(posts=posts)
+    for _ in range(simulate_days):
+        site.advance(hours=24, new=5, edited=2, renamed=1, removed=1)
+    # A fixed port: the archive keys articles by URL too, and URLs must not change between offline runs.
+    with Simulator(site, port=SIMULATOR_PORT) as simulator:
+        console.print(f"[bold]offline[/]: simulated site ({len(site.posts)} posts, clock {site.now:%Y-%m-%d}) at "
+                      f"{simulator.base}")  # fmt: skip
+        yield simulator.base, simulator
+
+
 @app.command()
 def crawl(
-    out: Annotated[
-        Path, typer.Option(help="Directory for records.jsonl, state.jsonl, stats.json and warc/")
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Directory for records, state, stats and warc/")
     ] = Path("data/crawl"),
     mode: Annotated[str, typer.Option(help="nightly, window or reconcile")] = "nightly",
-    site: Annotated[str, typer.Option(help="Site to crawl")] = "https://insightcrime.org",
-    offline: Annotated[bool, typer.Option(help="Serve the site simulator on 127.0.0.1 and crawl it")] = False,
+    offline: Annotated[bool, typer.Option(help="Crawl the site simulator on 127.0.0.1")] = False,
     posts: Annotated[int, typer.Option(help="With --offline: number of simulated briefs")] = 300,
     editions: Annotated[str, typer.Option(help="en, es or both")] = "both",
     since: Annotated[str | None, typer.Option(help="nightly: modified after this ISO date")] = None,
     after: Annotated[str | None, typer.Option(help="window: published on or after this ISO date")] = None,
     before: Annotated[str | None, typer.Option(help="window: published before this ISO date")] = None,
-    state: Annotated[Path | None, typer.Option(help="Crawl state JSONL from a previous run")] = None,
+    state: Annotated[Path | None, typer.Option(help="Crawl state JSONL from a previous crawl")] = None,
 ) -> None:
     """Crawl once into WARC files and fetch records (no cleaning, no upload)."""
-    from spiders.runner import CrawlFailed, CrawlJob, run_crawl
+    from spiders.runner import CrawlJob, run_crawl
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    simulator = None
-    if offline:
-        from infra.simulator import Simulator, Site
-
-        simulator = Simulator(Site(posts=posts)).start()
-        site = simulator.base
-        console.print(f"[bold]offline[/]: simulated site with {len(simulator.site.posts)} posts at {site}")
-        if mode == "nightly" and since is None and state is None:
-            since = "2026-11-01T00:00:00Z"  # the simulator's clock stands at 2026-11-20
-    job = CrawlJob(
-        out=out,
-        mode=mode,
-        site=site,
-        editions=editions,
-        since=since,
-        after=after,
-        before=before,
-        state=state,
-        polite=not offline,
-    )
-    try:
+    with clear_errors(), _site(offline, 0, posts) as (site, simulator):
+        if simulator and mode == "nightly" and since is None and state is None:
+            since = (simulator.site.now - timedelta(days=30)).isoformat()
+        job = CrawlJob(out=out_dir, mode=mode, site=site, editions=editions, since=since, after=after,
+                       before=before, state=state, polite=not offline)  # fmt: skip
         stats = run_crawl(job)
-    except CrawlFailed as exc:
-        console.print(f"[red]error[/]: {exc}")
-        raise typer.Exit(1) from None
-    finally:
-        if simulator:
-            simulator.stop()
-    console.print(
-        f"[green]done[/]: {stats['fetch']} from {stats['candidates']} candidates; "
-        f"{stats['warc_responses']} responses in {out / 'warc'}"
-    )
+    console.print(f"[green]done[/]: {stats['fetch']} from {stats['candidates']} candidates; "
+                  f"{stats['warc_responses']} responses in {out_dir / 'warc'}")  # fmt: skip
+
+
+@app.command()
+def run(
+    mode: Annotated[str, typer.Option(help="nightly, window or reconcile")] = "nightly",
+    offline: Annotated[
+        bool, typer.Option(help="Archive the site simulator instead of the live site")
+    ] = False,
+    simulate_days: Annotated[
+        int, typer.Option(help="With --offline: days of news the simulator has seen")
+    ] = 0,
+    posts: Annotated[int, typer.Option(help="With --offline: number of simulated briefs")] = 300,
+    editions: Annotated[str, typer.Option(help="en, es or both")] = "both",
+    after: Annotated[str | None, typer.Option(help="window: published on or after this ISO date")] = None,
+    before: Annotated[str | None, typer.Option(help="window: published before this ISO date")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Scratch directory (default: a temporary one)")] = None,
+) -> None:
+    """crawl -> clean -> commit once, without Airflow: the archive gains one snapshot."""
+    from pipelines.run import run_once
+    from spiders.runner import CrawlJob
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    with clear_errors(), _site(offline, simulate_days, posts) as (site, simulator):
+        archive = _archive()
+        archive.bucket.check()
+        since = None
+        has_mark = archive.snapshot_refs() and archive.manifest().get("high_water")
+        if simulator and mode == "nightly" and not has_mark:
+            since = (simulator.site.now - timedelta(days=30)).isoformat()  # a first offline run takes a month
+        run_id = "manual-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        job = CrawlJob(out=Path("."), mode=mode, site=site, editions=editions, since=since, after=after,
+                       before=before, polite=not offline)  # fmt: skip
+        with (
+            tempfile.TemporaryDirectory(prefix="briefs-run-") as tmp,
+            console.status(f"archiving {site} ..."),
+        ):
+            summary = run_once(archive.bucket, run_id, job, workdir or Path(tmp))
+    out.print_json(json.dumps(summary))
+
+
+@app.command()
+def snapshots() -> None:
+    """List the archive's snapshots, newest last."""
+    with clear_errors():
+        archive = _archive()
+        table = Table("snapshot", "committed (UTC)", "run", "articles", "new", "changed", "gone", "aliased")
+        for ref in archive.snapshot_refs():
+            m = archive.manifest(ref.seq)
+            c = m["counts"]
+            table.add_row(str(ref.seq), m["created_at"], m["run_id"], str(c["articles"]), str(c["new"]),
+                          str(c["changed"]), str(c["gone"]), str(c["aliased"]))  # fmt: skip
+        out.print(table)
+
+
+@app.command()
+def snapshot(
+    at: Annotated[str | None, typer.Argument(help="Snapshot number or date (default: latest)")] = None,
+) -> None:
+    """Show one snapshot's manifest (counts, run, changes, WARC files)."""
+    with clear_errors():
+        archive = _archive()
+        out.print_json(json.dumps(archive.manifest(archive.resolve(at))))
+
+
+@app.command()
+def article(
+    ident: Annotated[str, typer.Argument(help="WordPress post id or any URL the article has had")],
+    at: At = None,
+    fmt: Annotated[str, typer.Option("--format", help="text, markdown or json")] = "text",
+) -> None:
+    """Print an article as it was at a snapshot (latest by default)."""
+    with clear_errors():
+        doc = _archive().article(ident, at)
+        if fmt == "json":
+            out.print_json(json.dumps(doc, ensure_ascii=False))
+        elif doc["status"] == "gone":
+            out.print(
+                f"article {ident} was removed (version {doc['version']}, HTTP {doc['provenance']['http_status']})"
+            )
+        else:
+            meta = doc["metadata"]
+            out.print(f"[bold]{meta['title']}[/]\n{', '.join(meta['authors'])} · {meta['published']} · v{doc['version']}"
+                      f" · {doc['url']}\n", highlight=False)  # fmt: skip
+            typer.echo(doc["markdown"] if fmt == "markdown" else doc["text"])
+
+
+@app.command()
+def history(ident: Annotated[str, typer.Argument(help="Post id or URL")]) -> None:
+    """Every version of an article, oldest first."""
+    with clear_errors():
+        table = Table("version", "status", "fetched", "run", "title", "fingerprint")
+        for v in _archive().history(ident):
+            table.add_row(str(v["version"]), v["status"], v["provenance"]["fetched_at"] or "", v["provenance"]["run_id"],
+                          (v.get("metadata") or {}).get("title") or "", v["fingerprint"][:12])  # fmt: skip
+        out.print(table)
+
+
+@app.command()
+def diff(
+    ident: Annotated[str, typer.Argument(help="Post id or URL")],
+    old: Annotated[
+        int | None, typer.Option("--from", help="Older version (default: the previous one)")
+    ] = None,
+    new: Annotated[int | None, typer.Option("--to", help="Newer version (default: the latest)")] = None,
+) -> None:
+    """Unified diff between two versions of an article."""
+    with clear_errors():
+        text = _archive().diff(ident, old, new)
+        typer.echo(text or "(no difference)", nl=not text)
+
+
+@app.command()
+def export(
+    path: Annotated[Path, typer.Argument(help="Output file")],
+    at: At = None,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl (gzip)")] = "parquet",
+    include_gone: Annotated[bool, typer.Option(help="Include removed articles (tombstones)")] = False,
+) -> None:
+    """Export every article of a snapshot to Parquet or gzip JSONL."""
+    from pipelines.export import count, export_snapshot
+
+    with clear_errors():
+        archive = _archive()
+        seq = archive.resolve(at)
+        with Progress(console=console) as progress:
+            task = progress.add_task(f"snapshot {seq}", total=count(archive, seq, include_gone))
+            rows = export_snapshot(archive, seq, path, fmt, include_gone, lambda n: progress.advance(task, n))
+        console.print(f"[green]exported[/] {rows} articles of snapshot {seq} to {path}")
+
+
+@app.command("clean-html")
+def clean_html(
+    page: Annotated[Path, typer.Argument(help="A saved article page")],
+    url: Annotated[str, typer.Option(help="The page's URL (for links and section)")] = f"{SITE}/news/page/",
+    edition: Annotated[str, typer.Option(help="en or es")] = "en",
+) -> None:
+    """Clean one saved page and print the cleaned record as JSON (for debugging the clean stage)."""
+    from pipelines.clean import clean_page
+
+    with clear_errors():
+        record = clean_page(page.read_bytes(), url, edition)
+    out.print_json(json.dumps(record, ensure_ascii=False))
 
 
 def main() -> None:
-    app()
+    app(prog_name="briefs")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

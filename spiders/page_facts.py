@@ -23,7 +23,8 @@ class PageFacts:
     title: str | None = None
 
 
-def _json_ld_article(sel: Selector) -> dict:
+def json_ld_article(sel: Selector) -> dict:
+    """The page's schema.org article node (Yoast puts it in an ``@graph``), or {}."""
     for raw in sel.xpath('//script[@type="application/ld+json"]/text()').getall():
         try:
             data = json.loads(raw)
@@ -40,8 +41,8 @@ def _json_ld_article(sel: Selector) -> dict:
     return {}
 
 
-def page_facts(text: str, base_url: str) -> PageFacts:
-    sel = Selector(text=text)
+def page_facts(page: str | Selector, base_url: str) -> PageFacts:
+    sel = Selector(text=page) if isinstance(page, str) else page
     facts = PageFacts()
     canonical = (
         sel.xpath('//link[@rel="canonical"]/@href').get()
@@ -59,7 +60,7 @@ def page_facts(text: str, base_url: str) -> PageFacts:
         lang, href = link.attrib.get("hreflang", ""), link.attrib.get("href")
         if href and lang and lang != "x-default":
             facts.translations[lang.split("-")[0].lower()] = canonical_url(href, base_url)
-    article = _json_ld_article(sel)
+    article = json_ld_article(sel)
     facts.published = parse_time(article.get("datePublished")) or parse_time(
         sel.xpath('//meta[@property="article:published_time"]/@content').get()
     )

@@ -1,0 +1,235 @@
+"""Clean stage: article HTML read back from WARC, cleaned by trafilatura into text, markdown and metadata.
+
+Pages are cleaned in a process pool (every core) with a bounded number in flight, so memory stays flat however
+many pages a run holds. ``clean_page`` is pure: the same bytes always give the same record.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urljoin
+
+import trafilatura
+from lxml import html as lxml_html
+from parsel import Selector
+from trafilatura.xml import xmltotxt
+from warcio.archiveiterator import ArchiveIterator
+
+from . import site_rules
+from .metadata import extract_metadata
+
+EXTRACTOR = {"name": "trafilatura", "version": trafilatura.__version__, "rules": site_rules.RULES_VERSION}
+SHORT_BODY_CHARS = 400
+_STOPWORDS = {
+    "en": {
+        "the",
+        "and",
+        "of",
+        "to",
+        "in",
+        "is",
+        "that",
+        "for",
+        "with",
+        "was",
+        "on",
+        "as",
+        "by",
+        "have",
+        "has",
+    },
+    "es": {"de", "la", "que", "el", "en", "y", "los", "del", "las", "por", "un", "una", "con", "para", "se"},
+}
+_MD_LINK = re.compile(r"\]\(([^)\s]+)\)")
+_MD_LINK_WHOLE = re.compile(r"\[([^\]]*)\]\([^)\s]*\)")  # trafilatura renders kept links even in plain text
+
+
+class UnreadablePage(ValueError):
+    """The input is not an HTML page that can be cleaned (empty, binary, unparseable)."""
+
+
+def decode_html(body: bytes, declared: str | None) -> tuple[str, list[str]]:
+    """Bytes to text: the declared charset if the bytes agree, else UTF-8, else cp1252 (flagged)."""
+    if not body.strip():
+        raise UnreadablePage("empty page")
+    if b"\x00" in body[:2048]:
+        raise UnreadablePage("binary content, not HTML")
+    for charset in filter(None, (declared, "utf-8")):
+        try:
+            return body.decode(charset), []
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return body.decode("cp1252", errors="replace"), ["charset_fallback"]
+
+
+def guess_language(text: str) -> str | None:
+    words = re.findall(r"[a-záéíóúñ]+", text.lower()[:4000])
+    scores = {lang: sum(w in stop for w in words) for lang, stop in _STOPWORDS.items()}
+    best = max(scores, key=scores.get)
+    return best if scores[best] >= 5 else None
+
+
+def fingerprint(text: str, title: str | None, authors: list[str], published: str | None) -> str:
+    """What identifies a version: normalised text plus the title, byline and date a reader sees."""
+    norm = unicodedata.normalize("NFC", " ".join(text.split()))
+    payload = json.dumps([norm, title or "", authors, published or ""], ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def clean_page(html: str | bytes, url: str, edition: str = "en", base_url: str | None = None,
+               rest: dict | None = None, declared_charset: str | None = None) -> dict:  # fmt: skip
+    """Clean one page into {text, markdown, metadata, fingerprint, extractor, quality}."""
+    flags: list[str] = []
+    if isinstance(html, bytes):
+        html, flags = decode_html(html, declared_charset)
+    if not html.strip():
+        raise UnreadablePage("empty page")
+    try:
+        tree = lxml_html.document_fromstring(html)
+    except (ValueError, lxml_html.etree.ParserError) as exc:
+        raise UnreadablePage(f"not parseable as HTML: {exc}") from None
+    base_url = base_url or "/".join(url.split("/")[:3])
+    metadata = extract_metadata(Selector(root=tree, type="html"), url, edition, base_url, rest)
+    site_rules.strip_chrome(tree)
+    cross_links = site_rules.unlink_see_also(tree, url)
+    document = trafilatura.bare_extraction(tree, url=url, include_links=True, include_formatting=True,
+                                           include_comments=False, include_tables=True, with_metadata=False)  # fmt: skip
+    body = document.body if document is not None else None
+    plain = _MD_LINK_WHOLE.sub(r"\1", xmltotxt(body, include_formatting=False)) if body is not None else ""
+    paragraphs = _paragraphs(plain)
+    paragraphs = site_rules.clean_lines(paragraphs)
+    markdown_blocks = _paragraphs(xmltotxt(body, include_formatting=True)) if body is not None else []
+    markdown_blocks = [cross_links.get(block.replace("*", "").strip(), block) for block in markdown_blocks]
+    markdown = "\n\n".join(site_rules.clean_lines(markdown_blocks))
+    markdown = _MD_LINK.sub(lambda m: f"]({urljoin(url, m.group(1))})", markdown)
+    text = "\n\n".join(paragraphs)
+    quality = _quality(text, metadata, edition) + flags
+    return {
+        "text": text,
+        "markdown": markdown,
+        "metadata": metadata,
+        "fingerprint": fingerprint(text, metadata["title"], metadata["authors"], metadata["published"]),
+        "extractor": EXTRACTOR,
+        "quality": quality,
+    }
+
+
+def _paragraphs(rendered: str) -> list[str]:
+    return [" ".join(line.split()) for line in rendered.split("\n") if line.strip()]
+
+
+def _quality(text: str, metadata: dict, edition: str) -> list[str]:
+    flags = []
+    if not any(len(p) >= 80 for p in text.split("\n\n")):  # no sentence-sized paragraph: navigation at best
+        flags.append("empty_body")
+    elif len(text) < SHORT_BODY_CHARS:
+        flags.append("short_body")
+    if site_rules.leaked_phrases(text):
+        flags.append("boilerplate_leak")
+    if not metadata["title"]:
+        flags.append("missing_title")
+    if not metadata["published"]:
+        flags.append("missing_date")
+    detected = guess_language(text)
+    if detected and detected != edition:
+        flags.append("language_mismatch")
+    return flags
+
+
+# ---- the stage ------------------------------------------------------------------------------------------------
+@dataclass
+class CleanStats:
+    pages: int = 0
+    cleaned: int = 0
+    failed: int = 0
+    passed_through: Counter = field(default_factory=Counter)
+    quality: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict:
+        return {"pages": self.pages, "cleaned": self.cleaned, "failed": self.failed,
+                "passed_through": dict(self.passed_through), "quality": dict(self.quality)}  # fmt: skip
+
+
+def read_response(warc_path: Path, offset: int) -> tuple[bytes, str | None]:
+    """The HTTP payload (decoded from Content-Encoding) of the WARC response at `offset`, and its charset."""
+    with open(warc_path, "rb") as handle:
+        handle.seek(offset)
+        record = next(iter(ArchiveIterator(handle)))
+        if record.rec_type != "response":
+            raise UnreadablePage(f"{warc_path.name}@{offset} is a {record.rec_type} record, not a response")
+        content_type = record.http_headers.get_header("Content-Type") or ""
+        charset = re.search(r"charset=([\w-]+)", content_type)
+        return record.content_stream().read(), charset.group(1) if charset else None
+
+
+def _clean_task(args: tuple) -> dict:
+    record, warc_path, base_url = args
+    try:
+        body, charset = read_response(Path(warc_path), record["warc_offset"])
+        cleaned = clean_page(body, record["url"], record["edition"], base_url, record.get("rest"), charset)
+    except (UnreadablePage, OSError, StopIteration, ValueError) as exc:
+        return {**_identity(record), "status": "failed", "reason": f"clean: {exc}"}
+    return {**_identity(record), "status": "fetched", **cleaned}
+
+
+def _identity(record: dict) -> dict:
+    keys = ("post_id", "edition", "url", "aliases", "translations", "etag", "last_modified", "fetched_at",
+            "warc_file", "warc_offset", "warc_record_id", "http_status")  # fmt: skip
+    return {k: record.get(k) for k in keys}
+
+
+def bounded_map(executor: ProcessPoolExecutor, fn, items: Iterable, window: int) -> Iterator:
+    """``executor.map`` that keeps at most `window` items in flight, in order: flat memory on any input size."""
+    pending: list[Future] = []
+    for item in items:
+        pending.append(executor.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.pop(0).result()
+    for future in pending:
+        yield future.result()
+
+
+def clean_run(records_path: Path, warc_dir: Path, out_path: Path, base_url: str,
+              workers: int | None = None) -> CleanStats:  # fmt: skip
+    """Clean every fetched page of a crawl; gone/not-modified records pass through for the commit."""
+    stats = CleanStats()
+    workers = workers or os.cpu_count() or 1
+
+    def tasks() -> Iterator[tuple]:
+        with open(records_path, encoding="utf-8") as handle:
+            for line in handle:
+                record = json.loads(line)
+                if record["status"] in ("fetched", "redirected") and record.get("warc_file"):
+                    stats.pages += 1
+                    yield record, str(warc_dir / record["warc_file"]), base_url
+                else:
+                    stats.passed_through[record["status"]] += 1
+                    passthrough.append(record)
+
+    passthrough: list[dict] = []
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_suffix(out_path.suffix + ".part")
+    with gzip.open(tmp, "wt", encoding="utf-8") as out, ProcessPoolExecutor(workers) as pool:
+        for result in bounded_map(pool, _clean_task, tasks(), window=workers * 8):
+            if result["status"] == "failed":
+                stats.failed += 1
+            else:
+                stats.cleaned += 1
+                stats.quality.update(result["quality"])
+            out.write(json.dumps(result, ensure_ascii=False) + "\n")
+            while passthrough:
+                out.write(json.dumps({**_identity(r := passthrough.pop()), "status": r["status"]}) + "\n")
+        while passthrough:
+            out.write(json.dumps({**_identity(r := passthrough.pop()), "status": r["status"]}) + "\n")
+    os.replace(tmp, out_path)
+    return stats

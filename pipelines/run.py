@@ -1,0 +1,112 @@
+"""One archiving run as three stages, each retryable on its own because its inputs are staged in the bucket.
+
+crawl  -> ``runs/{run_id}/crawl/{records.jsonl,stats.json,state.jsonl}`` and ``warc/{run_id}/*.warc.gz``
+clean  -> ``runs/{run_id}/cleaned.jsonl.gz``
+commit -> the next snapshot
+
+``briefs run`` chains them in one process; the Airflow DAG runs them as separate tasks.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+from pathlib import Path
+
+from spiders.runner import CrawlJob, run_crawl
+from spiders.state import CrawlState, KnownPost
+
+from . import layout
+from .clean import clean_run
+from .commit import CommitResult, commit_run, read_head
+from .storage import Bucket
+
+log = logging.getLogger("insight_briefs.run")
+
+
+def crawl_state_from_head(bucket: Bucket) -> CrawlState:
+    """What the crawler needs to know, read from the latest snapshot: the archive is the state."""
+    head = read_head(bucket)
+    state = CrawlState(high_water=dict((head.manifest or {}).get("high_water", {})))
+    for row in head.index.values():
+        if row.get("post_id") is None:
+            continue
+        state.posts[row["post_id"]] = KnownPost(
+            post_id=row["post_id"], edition=row.get("edition") or "en", url=row["url"], aliases=row.get("aliases", []),
+            etag=row.get("etag"), last_modified=row.get("last_modified"), modified=row.get("modified"),
+            fingerprint=row.get("fingerprint"), gone=row["status"] == "gone",
+        )  # fmt: skip
+    return state
+
+
+def stage_crawl(bucket: Bucket, run_id: str, job: CrawlJob, logger: logging.Logger | None = None) -> dict:
+    """Crawl with the archive's state; stage the outputs and WARC files in the bucket."""
+    out = Path(job.out)
+    out.mkdir(parents=True, exist_ok=True)
+    state_path = out / "state-in.jsonl"
+    crawl_state_from_head(bucket).save(state_path)
+    job.state = state_path
+    stats = run_crawl(job, logger)
+    for name in ("records.jsonl", "stats.json", "state.jsonl"):
+        bucket.upload_file(out / name, layout.run_key(run_id, f"crawl/{name}"))
+    for path in sorted((out / "warc").glob("*.warc.gz")):
+        key = layout.warc_key(run_id, path.name)
+        if not bucket.exists(key):
+            bucket.upload_file(path, key)
+    return stats
+
+
+def _ensure_local(bucket: Bucket, run_id: str, workdir: Path) -> Path:
+    """The crawl outputs of `run_id` in `workdir`, downloaded from staging when this worker lacks them."""
+    crawl_dir = workdir / "crawl"
+    (crawl_dir / "warc").mkdir(parents=True, exist_ok=True)
+    for name in ("records.jsonl", "state.jsonl"):
+        if not (crawl_dir / name).exists():
+            bucket.download_file(layout.run_key(run_id, f"crawl/{name}"), crawl_dir / name)
+    with open(crawl_dir / "records.jsonl", encoding="utf-8") as handle:
+        needed = {json.loads(line).get("warc_file") for line in handle}
+    for name in sorted(filter(None, needed)):
+        if not (crawl_dir / "warc" / name).exists():
+            bucket.download_file(layout.warc_key(run_id, name), crawl_dir / "warc" / name)
+    return crawl_dir
+
+
+def stage_clean(
+    bucket: Bucket, run_id: str, workdir: Path, base_url: str, workers: int | None = None
+) -> dict:
+    crawl_dir = _ensure_local(bucket, run_id, workdir)
+    cleaned = workdir / "cleaned.jsonl.gz"
+    stats = clean_run(crawl_dir / "records.jsonl", crawl_dir / "warc", cleaned, base_url, workers)
+    bucket.upload_file(cleaned, layout.run_key(run_id, "cleaned.jsonl.gz"))
+    return stats.as_dict()
+
+
+def stage_commit(bucket: Bucket, run_id: str, workdir: Path, run_info: dict, **kwargs) -> CommitResult:
+    cleaned = workdir / "cleaned.jsonl.gz"
+    if not cleaned.exists():
+        workdir.mkdir(parents=True, exist_ok=True)
+        bucket.download_file(layout.run_key(run_id, "cleaned.jsonl.gz"), cleaned)
+    with gzip.open(cleaned, "rt", encoding="utf-8") as handle:
+        records = [json.loads(line) for line in handle]
+    crawl_state = workdir / "crawl" / "state.jsonl"
+    if not crawl_state.exists():
+        crawl_state.parent.mkdir(parents=True, exist_ok=True)
+        bucket.download_file(layout.run_key(run_id, "crawl/state.jsonl"), crawl_state)
+    high_water = CrawlState.load(crawl_state).high_water
+    return commit_run(bucket, run_id, records, run_info, high_water=high_water, **kwargs)
+
+
+def run_once(
+    bucket: Bucket, run_id: str, job: CrawlJob, workdir: Path, logger: logging.Logger | None = None
+) -> dict:
+    """crawl -> clean -> commit, returning a summary of every stage."""
+    job.out = workdir / "crawl"
+    crawl = stage_crawl(bucket, run_id, job, logger)
+    clean = stage_clean(bucket, run_id, workdir, job.site)
+    run_info = {"mode": job.mode, "site": job.site, "editions": job.editions, "since": job.since,
+                "after": job.after, "before": job.before}  # fmt: skip
+    result = stage_commit(bucket, run_id, workdir, run_info)
+    return {"run_id": run_id, "snapshot": result.seq, "created": result.created, "crawl": crawl["fetch"],
+            "clean": clean, "counts": result.manifest["counts"], "versions_written": result.versions_written,
+            "bytes_written": result.bytes_written}  # fmt: skip
