@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .seaweedfs import SeaweedFS
 
-STACK_DIR = Path(os.environ.get("BRIEFS_STACK_DIR", ".stack"))
+STACK_DIR = Path(os.environ.get("BRIEFS_STACK_DIR", Path(__file__).resolve().parent.parent / ".stack"))
 BUCKET = "insight-briefs"
 
 

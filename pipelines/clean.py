@@ -172,14 +172,32 @@ def read_response(warc_path: Path, offset: int) -> tuple[bytes, str | None]:
         return record.content_stream().read(), charset.group(1) if charset else None
 
 
-def _clean_task(args: tuple) -> dict:
+def _clean_task(args: tuple) -> tuple[str, list[str], str]:
+    """In a worker: read, clean and serialise one page; returns (status, quality flags, JSON line)."""
     record, warc_path, base_url = args
     try:
         body, charset = read_response(Path(warc_path), record["warc_offset"])
         cleaned = clean_page(body, record["url"], record["edition"], base_url, record.get("rest"), charset)
     except (UnreadablePage, OSError, StopIteration, ValueError) as exc:
-        return {**_identity(record), "status": "failed", "reason": f"clean: {exc}"}
-    return {**_identity(record), "status": "fetched", **cleaned}
+        result = {**_identity(record), "status": "failed", "reason": f"clean: {exc}"}
+        return "failed", [], json.dumps(result, ensure_ascii=False)
+    result = {**_identity(record), "status": "fetched", **cleaned}
+    return "fetched", cleaned["quality"], json.dumps(result, ensure_ascii=False)
+
+
+def _clean_batch(batch: list[tuple]) -> list[tuple[str, list[str], str]]:
+    return [_clean_task(args) for args in batch]
+
+
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _identity(record: dict) -> dict:
@@ -219,14 +237,15 @@ def clean_run(records_path: Path, warc_dir: Path, out_path: Path, base_url: str,
     passthrough: list[dict] = []
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_suffix(out_path.suffix + ".part")
-    with gzip.open(tmp, "wt", encoding="utf-8") as out, ProcessPoolExecutor(workers) as pool:
-        for result in bounded_map(pool, _clean_task, tasks(), window=workers * 8):
-            if result["status"] == "failed":
-                stats.failed += 1
-            else:
-                stats.cleaned += 1
-                stats.quality.update(result["quality"])
-            out.write(json.dumps(result, ensure_ascii=False) + "\n")
+    with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=5) as out, ProcessPoolExecutor(workers) as pool:
+        for batch in bounded_map(pool, _clean_batch, _batches(tasks(), 8), window=workers * 4):
+            for status, quality, line in batch:
+                if status == "failed":
+                    stats.failed += 1
+                else:
+                    stats.cleaned += 1
+                    stats.quality.update(quality)
+                out.write(line + "\n")
             while passthrough:
                 out.write(json.dumps({**_identity(r := passthrough.pop()), "status": r["status"]}) + "\n")
         while passthrough:

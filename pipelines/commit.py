@@ -60,7 +60,7 @@ class CommitResult:
 @dataclass
 class _Plan:
     index: dict[str, dict]
-    versions: dict[str, bytes] = field(default_factory=dict)  # key -> gzip JSON
+    versions: dict[str, dict] = field(default_factory=dict)  # key -> version document
     changes: dict[str, list] = field(
         default_factory=lambda: {"new": [], "changed": [], "gone": [], "aliased": []}
     )
@@ -103,7 +103,8 @@ def _entry(
     aliases = set(old.get("aliases", [])) | set(record.get("aliases") or [])
     if old.get("url") and old["url"] != record["url"]:
         aliases.add(old["url"])
-    return {
+    same = {k: old[k] for k in ("pack", "pack_line") if k in old and old.get("key") == key}
+    return same | {
         "article_id": article_id(record), "post_id": record.get("post_id"), "edition": record.get("edition"),
         "url": record["url"], "aliases": sorted(aliases - {record["url"]}),
         "translations": record.get("translations") or old.get("translations") or {},
@@ -130,9 +131,7 @@ def plan(head: Head, records: Iterable[dict], run_id: str) -> _Plan:
                 result.index[aid] = updated
                 continue
             key, doc = _version_doc(record, entry, run_id, "live")
-            result.versions[key] = gzip.compress(
-                json.dumps(doc, ensure_ascii=False, sort_keys=True).encode(), mtime=0
-            )
+            result.versions[key] = doc
             result.changes["changed" if entry else "new"].append(aid)
             result.index[aid] = _entry(record, entry, key, doc["version"], "live", record["fingerprint"])
         elif status == "gone":
@@ -142,7 +141,7 @@ def plan(head: Head, records: Iterable[dict], run_id: str) -> _Plan:
             if entry["status"] == "gone":
                 continue
             key, doc = _version_doc({**record, "url": entry["url"]}, entry, run_id, "gone")
-            result.versions[key] = gzip.compress(json.dumps(doc, sort_keys=True).encode(), mtime=0)
+            result.versions[key] = doc
             result.changes["gone"].append(aid)
             gone = _entry({**record, "url": entry["url"], "metadata": {}}, entry, key, doc["version"], "gone",
                           doc["fingerprint"])  # fmt: skip
@@ -152,6 +151,24 @@ def plan(head: Head, records: Iterable[dict], run_id: str) -> _Plan:
         else:
             result.counts["failed"] += 1
     return result
+
+
+def _dumps(doc: dict) -> str:
+    return json.dumps(doc, ensure_ascii=False, sort_keys=True)
+
+
+def _pack_versions(work: _Plan) -> str | None:
+    """All of this commit's versions in one gzip JSONL as well: exports read a pack instead of N objects."""
+    if not work.versions:
+        return None
+    keys = sorted(work.versions)
+    digest = hashlib.sha256("\n".join(_dumps(work.versions[k]) for k in keys).encode()).hexdigest()
+    pack_key = layout.pack_key(digest)
+    lines = {key: n for n, key in enumerate(keys)}
+    for entry in work.index.values():
+        if entry["key"] in lines:
+            entry["pack"], entry["pack_line"] = pack_key, lines[entry["key"]]
+    return pack_key
 
 
 def _find_committed(bucket: Bucket, head: Head, run_id: str) -> dict | None:
@@ -170,8 +187,8 @@ def upload_warcs(bucket: Bucket, run_id: str, warc_dir: Path | None, hook=lambda
     keys = []
     for path in sorted(warc_dir.glob("*.warc.gz")) if warc_dir and warc_dir.exists() else []:
         key = layout.warc_key(run_id, path.name)
+        hook(key)
         if not bucket.exists(key):
-            hook(key)
             bucket.upload_file(path, key)
         keys.append(key)
     return keys
@@ -192,7 +209,9 @@ def commit_run(bucket: Bucket, run_id: str, records: list[dict], run_info: dict,
             return CommitResult(done["seq"], done, created=False)
         work = plan(head, records, run_id)
 
-        def put_version(item: tuple[str, bytes]) -> int:
+        pack_key = _pack_versions(work)
+
+        def put(item: tuple[str, bytes]) -> int:
             key, body = item
             hook(key)
             try:
@@ -201,21 +220,23 @@ def commit_run(bucket: Bucket, run_id: str, records: list[dict], run_info: dict,
             except AlreadyExists:
                 return 0  # same key, same content: written by an earlier attempt of this commit
 
+        bodies = {k: gzip.compress(_dumps(doc).encode(), mtime=0) for k, doc in sorted(work.versions.items())}
         with ThreadPoolExecutor(threads) as pool:
-            sizes = [n for n in pool.map(put_version, sorted(work.versions.items())) if n]
+            sizes = [n for n in pool.map(put, bodies.items()) if n]
         written = {"objects": len(sizes), "bytes": sum(sizes), "versions": len(sizes)}
         rows = [work.index[k] for k in sorted(work.index, key=lambda a: (len(a), a))]
         index_body = jsonl_gz(rows)
         index_sha = hashlib.sha256(index_body).hexdigest()
         index_key = layout.index_key(index_sha)
+        extra = []
+        if pack_key:
+            extra.append((pack_key, jsonl_gz([work.versions[k] for k in sorted(work.versions)])))
         if not head.manifest or head.manifest["index"]["key"] != index_key:
-            hook(index_key)
-            try:
-                bucket.put(index_key, index_body, "application/x-ndjson", create_only=True)
-                written["objects"] += 1
-                written["bytes"] += len(index_body)
-            except AlreadyExists:
-                pass
+            extra.append((index_key, index_body))
+        for item in extra:
+            size = put(item)
+            written["objects"] += bool(size)
+            written["bytes"] += size
         manifest = _manifest(head, run_id, run_info, work, rows, index_key, index_sha, warc_keys, high_water)
         snapshot = layout.snapshot_key(manifest["seq"])
         hook(snapshot)

@@ -24,27 +24,43 @@ SCHEMA = pa.schema([
 BATCH = 500
 
 
+def _documents(archive: Archive, entries: list[dict], threads: int) -> Iterator[tuple[dict, dict]]:
+    """(entry, version document) pairs: packed versions a pack at a time, the rest object by object."""
+    by_pack: dict[str, list[dict]] = {}
+    loose = []
+    for entry in entries:
+        (by_pack.setdefault(entry["pack"], []) if entry.get("pack") else loose).append(entry)
+    for pack, members in sorted(by_pack.items()):
+        lines = gzip.decompress(archive.bucket.get(pack)).split(b"\n")
+        for entry in members:
+            yield entry, json.loads(lines[entry["pack_line"]])
+    with ThreadPoolExecutor(threads) as pool:
+        for start in range(0, len(loose), BATCH):
+            batch = loose[start : start + BATCH]
+            yield from zip(batch, pool.map(lambda e: archive.version(e["key"]), batch), strict=True)
+
+
 def rows(archive: Archive, seq: int, include_gone: bool = False, threads: int = 32,
          progress: Callable[[int], None] | None = None) -> Iterator[dict]:  # fmt: skip
-    """Flat rows in index order; version objects are fetched in parallel, a batch at a time (flat memory)."""
+    """Flat rows, one per article current at the snapshot."""
     entries = [e for e in archive.index(seq).values() if include_gone or e["status"] == "live"]
-    with ThreadPoolExecutor(threads) as pool:
-        for start in range(0, len(entries), BATCH):
-            batch = entries[start : start + BATCH]
-            for entry, doc in zip(batch, pool.map(lambda e: archive.version(e["key"]), batch), strict=True):
-                meta = doc.get("metadata") or {}
-                yield {
-                    "article_id": entry["article_id"], "post_id": entry.get("post_id"), "edition": entry.get("edition"),
-                    "url": entry["url"], "aliases": entry.get("aliases", []), "status": entry["status"],
-                    "version": entry["version"], "title": meta.get("title") or entry.get("title"),
-                    "authors": meta.get("authors", []), "published": meta.get("published") or entry.get("published"),
-                    "modified": meta.get("modified"), "section": meta.get("section"), "tags": meta.get("tags", []),
-                    "countries": meta.get("countries", []), "language": meta.get("language"),
-                    "text": doc.get("text"), "markdown": doc.get("markdown"), "fingerprint": entry["fingerprint"],
-                    "version_key": entry["key"],
-                }  # fmt: skip
-            if progress:
-                progress(len(batch))
+    done = 0
+    for done, (entry, doc) in enumerate(_documents(archive, entries, threads), 1):
+        meta = doc.get("metadata") or {}
+        yield {
+            "article_id": entry["article_id"], "post_id": entry.get("post_id"), "edition": entry.get("edition"),
+            "url": entry["url"], "aliases": entry.get("aliases", []), "status": entry["status"],
+            "version": entry["version"], "title": meta.get("title") or entry.get("title"),
+            "authors": meta.get("authors", []), "published": meta.get("published") or entry.get("published"),
+            "modified": meta.get("modified"), "section": meta.get("section"), "tags": meta.get("tags", []),
+            "countries": meta.get("countries", []), "language": meta.get("language"),
+            "text": doc.get("text"), "markdown": doc.get("markdown"), "fingerprint": entry["fingerprint"],
+            "version_key": entry["key"],
+        }  # fmt: skip
+        if progress and done % 100 == 0:
+            progress(100)
+    if progress:
+        progress(done % 100)
 
 
 def count(archive: Archive, seq: int, include_gone: bool = False) -> int:

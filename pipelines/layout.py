@@ -13,6 +13,11 @@ def version_key(post_id: int | str, version: int, fingerprint: str, previous: st
     return f"articles/{post_id}/v{version:05d}-{digest}.json.gz"
 
 
+def pack_key(sha256: str) -> str:
+    """One commit's new versions together (gzip JSONL), so that an export reads a few objects, not thousands."""
+    return f"packs/{sha256}.jsonl.gz"
+
+
 def index_key(sha256: str) -> str:
     """A snapshot's article index, content-addressed: a snapshot in which nothing changed reuses its parent's."""
     return f"indexes/{sha256}.jsonl.gz"

@@ -60,42 +60,72 @@ def _outermost(elements: list) -> list:
     return [e for e in elements if not any(a in chosen for a in e.iterancestors())]
 
 
+def _literal(text: str) -> str:
+    return f"'{text}'" if "'" not in text else f'"{text}"'
+
+
+def _outermost_opening(element, phrase: str):
+    """Climb from the element holding the phrase to the largest block that still opens with it."""
+    if element is None or element.tag in _CONTAINERS:
+        return None
+    box = element
+    while True:
+        parent = box.getparent()
+        if parent is None or parent.tag in _CONTAINERS:
+            break
+        text = parent.text_content()
+        if len(text) > _MAX_BOX_CHARS or not " ".join(text.split()).startswith(phrase):
+            break
+        box = parent
+    return box
+
+
 def strip_chrome(tree: lxml_html.HtmlElement) -> list[str]:
     """Remove InSight Crime's chrome from the tree in place; returns the names of the rules that fired.
 
     XPath (evaluated in C) does the text matching, so the cost stays small next to trafilatura's own.
     """
     fired = []
-    for title in SECTION_HEADINGS:
-        for heading in tree.xpath(f"//{_HEADING}[normalize-space(.)=$t]", t=title):
-            section = heading.getparent()
-            if section is None:
-                continue
-            if section.tag in _CONTAINERS or "entry-content" in (section.get("class") or ""):
-                for sibling in list(heading.itersiblings()):  # the heading opens the rest of its container
-                    _remove(sibling)
-                _remove(heading)
-            else:
-                _remove(section)
-            fired.append(f"section:{title}")
-    for phrase in BLOCK_OPENINGS:
-        found = tree.xpath(f"//{_BLOCK}[starts-with(normalize-space(.), $p)]", p=phrase)
-        boxes = [e for e in found if e.tag not in _CONTAINERS and len(e.text_content()) < _MAX_BOX_CHARS]
-        for box in _outermost(boxes):
-            _remove(box)
-            fired.append(f"block:{phrase[:24]}")
-    for heading in tree.xpath("//h1"):  # the article header: kicker, title, meta line (title is metadata)
+    named = " or ".join(f"normalize-space(.)={_literal(t)}" for t in SECTION_HEADINGS)
+    for heading in tree.xpath(f"//{_HEADING}[{named}]"):
+        section = heading.getparent()
+        if section is None:
+            continue
+        if section.tag in _CONTAINERS or "entry-content" in (section.get("class") or ""):
+            for sibling in list(heading.itersiblings()):  # the heading opens the rest of its container
+                _remove(sibling)
+            _remove(heading)
+        else:
+            _remove(section)
+        fired.append("section")
+    for heading in tree.xpath("//h1"):  # the article header: kicker, title, meta line (the title is metadata)
         header = heading.getparent()
         if header is not None and header.tag not in _CONTAINERS and len(header.text_content()) < 600:
             _remove(header)
         else:
             _remove(heading)
         fired.append("header")
-    for element in tree.xpath(
-        "//*[self::div or self::span or self::p][normalize-space(.)!=''][string-length(normalize-space(.))<40]"
-    ):
-        if SHARE_LINE.match(" ".join(element.text_content().split())):
-            _remove(element)
+    opening = " or ".join(f"starts-with(normalize-space(.), {_literal(p)})" for p in BLOCK_OPENINGS)
+    for text_node in tree.xpath(f"//text()[{opening}]"):  # text nodes are small: cheap to test, unlike blocks
+        phrase = next(p for p in BLOCK_OPENINGS if " ".join(text_node.split()).startswith(p))
+        owner = text_node.getparent()
+        box = _outermost_opening(owner.getparent() if text_node.is_tail else owner, phrase)
+        if box is not None:
+            _remove(box)
+            fired.append(f"block:{phrase[:24]}")
+    for text_node in tree.xpath("//text()[normalize-space(.)='share' or normalize-space(.)='compartir']"):
+        box = text_node.getparent().getparent() if text_node.is_tail else text_node.getparent()
+        while box is not None and box.getparent() is not None and box.getparent().tag not in _CONTAINERS:
+            parent_text = " ".join(box.getparent().text_content().split())
+            if not SHARE_LINE.match(parent_text):
+                break
+            box = box.getparent()
+        if (
+            box is not None
+            and box.tag not in _CONTAINERS
+            and SHARE_LINE.match(" ".join(box.text_content().split()))
+        ):
+            _remove(box)
             fired.append("share")
     return fired
 

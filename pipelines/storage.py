@@ -19,7 +19,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-LOCAL_STACK_ENV = Path(os.environ.get("BRIEFS_STACK_DIR", ".stack")) / "s3.env"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_STACK_ENV = Path(os.environ.get("BRIEFS_STACK_DIR", REPO_ROOT / ".stack")) / "s3.env"
 
 
 class StorageError(RuntimeError):
@@ -40,11 +41,11 @@ class StorageConfig:
     secret_key: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> StorageConfig:
+    def from_env(cls, env: dict | None = None, stack_env: Path | None = LOCAL_STACK_ENV) -> StorageConfig:
         """Environment first; the local stack's file fills what the environment does not set."""
         env = dict(os.environ if env is None else env)
-        if LOCAL_STACK_ENV.exists():
-            for line in LOCAL_STACK_ENV.read_text().splitlines():
+        if stack_env and stack_env.exists():
+            for line in stack_env.read_text().splitlines():
                 name, _, value = line.partition("=")
                 if name and not line.startswith("#"):
                     env.setdefault(name.strip(), value.strip())

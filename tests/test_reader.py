@@ -1,0 +1,124 @@
+"""The reader as users meet it: the `briefs` CLI, exports, and plain boto3 + gzip on the documented layout."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+
+import boto3
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from pipelines.run import run_once
+from spiders.runner import CrawlJob
+
+
+@pytest.fixture(scope="module")
+def archive_env(seaweed, tmp_path_factory):
+    """Built once for the module: a window of English briefs, then a day with two edits and one rename."""
+    from infra.simulator import Simulator, Site
+    from pipelines.storage import Bucket, StorageConfig
+
+    env = seaweed.env(bucket="reader-tests")
+    bucket = Bucket(StorageConfig.from_env(env))
+    bucket.ensure_bucket()
+    tmp = tmp_path_factory.mktemp("reader")
+    with Simulator(Site(posts=200)) as sim:
+
+        def run(run_id: str, **kwargs):
+            job = CrawlJob(out=tmp, site=sim.base, polite=False, **kwargs)
+            return run_once(bucket, run_id, job, tmp / run_id, logging.getLogger("test"))
+
+        run("first", mode="reconcile", editions="en")
+        change = sim.site.advance(hours=24, new=2, edited=2, renamed=1)
+        run("second", mode="nightly", editions="en")
+        yield env, change, sim, bucket
+
+
+@pytest.fixture
+def archived(archive_env, monkeypatch):
+    env, change, _, _ = archive_env
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return change
+
+
+def cli(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_cli_reads_snapshots_articles_histories_diffs(archived, archive_env):
+    sim = archive_env[2]
+    listing = cli("snapshots")
+    assert listing.exit_code == 0 and "first" in listing.stdout and "second" in listing.stdout
+    manifest = json.loads(cli("snapshot", "2").stdout)
+    assert manifest["counts"]["changed"] == 2 and manifest["parent"] == 1
+    edited = archived.edited[0]
+    latest = cli("article", str(edited))
+    assert latest.exit_code == 0 and "Update 1:" in latest.stdout
+    assert "Update 1:" not in cli("article", str(edited), "--at", "1").stdout
+    as_json = json.loads(cli("article", sim.url(sim.site.posts[edited]), "--format", "json").stdout)
+    assert as_json["version"] == 2 and as_json["metadata"]["title"] == sim.site.posts[edited].title
+    history = cli("history", str(edited))
+    assert history.exit_code == 0 and "second" in history.stdout
+    diff = cli("diff", str(edited))
+    assert diff.exit_code == 0 and "+Update 1:" in diff.stdout and diff.stdout.startswith("---")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("article", "424242"), "no article 424242"),
+        (("article", "1", "--at", "77"), "no snapshot 77"),
+        (("article", "1", "--at", "yesterday-ish"), "not a date"),
+        (("snapshot", "1900-01-01"), "no snapshot existed"),
+        (("diff", "424242"), "no article"),
+    ],
+)
+def test_cli_errors_are_one_line(archived, args, message):
+    result = cli(*args)
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) <= 2
+
+
+def test_exports_parquet_and_jsonl(archived, archive_env, tmp_path):
+    bucket = archive_env[3]
+    live = sum(
+        e["status"] == "live" for e in bucket.get_jsonl_gz(json.loads(cli("snapshot").stdout)["index"]["key"])
+    )
+    result = cli("export", str(tmp_path / "a.parquet"))
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(tmp_path / "a.parquet")
+    assert table.num_rows == live and {"text", "title", "authors", "url", "version"} <= set(
+        table.column_names
+    )
+    assert cli("export", str(tmp_path / "a.jsonl.gz"), "--format", "jsonl", "--at", "1").exit_code == 0
+    with gzip.open(tmp_path / "a.jsonl.gz", "rt") as handle:
+        rows = [json.loads(line) for line in handle]
+    assert all(r["version"] == 1 for r in rows)
+
+
+def test_plain_boto3_reads_the_documented_layout(archived, archive_env):
+    storage_env = archive_env[0]
+    """docs/storage.md promises: list snapshots/, read the manifest, the gzip JSONL index, the version objects."""
+    s3 = boto3.client("s3", endpoint_url=storage_env["BRIEFS_S3_ENDPOINT_URL"],
+                      aws_access_key_id=storage_env["AWS_ACCESS_KEY_ID"],
+                      aws_secret_access_key=storage_env["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")  # fmt: skip
+    bucket, prefix = storage_env["BRIEFS_S3_BUCKET"], storage_env["BRIEFS_S3_PREFIX"]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/snapshots/")["Contents"]]
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=keys[-1])["Body"].read())
+    index_body = s3.get_object(Bucket=bucket, Key=f"{prefix}/{manifest['index']['key']}")["Body"].read()
+    index = [json.loads(line) for line in gzip.decompress(index_body).splitlines()]
+    entry = next(e for e in index if e["status"] == "live")
+    version = json.loads(
+        gzip.decompress(s3.get_object(Bucket=bucket, Key=f"{prefix}/{entry['key']}")["Body"].read())
+    )
+    assert version["text"] and version["fingerprint"] == entry["fingerprint"]
+    assert (
+        version["provenance"]["warc"] in manifest["warc"]
+        or version["provenance"]["run_id"] != manifest["run_id"]
+    )
