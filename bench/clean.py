@@ -45,8 +45,11 @@ def main() -> None:
             )
         )
         records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
-        pages = [read_response(out / "warc" / r["warc_file"], r["warc_offset"])[0] for r in records
-                 if r["status"] == "fetched"]  # fmt: skip
+        pages = [
+            read_response(out / "warc" / r["warc_file"], r["warc_offset"])[0]
+            for r in records
+            if r["status"] == "fetched"
+        ]
         started = time.perf_counter()
         stats = clean_run(
             out / "records.jsonl", out / "warc", Path(tmp) / "cleaned.jsonl.gz", sim.base, workers
@@ -61,12 +64,22 @@ def main() -> None:
             list(pool.map(bare, pages, chunksize=16))
         bare_n_s = time.perf_counter() - started
     n = len(pages)
-    print(json.dumps({
-        "bench": "clean", "pages": n, "cleaned": stats.cleaned, "failed": stats.failed, "workers": workers,
-        "clean_pages_per_s": round(n / clean_s, 1), "bare_1core_pages_per_s": round(n / bare_1_s, 1),
-        "bare_allcores_pages_per_s": round(n / bare_n_s, 1), "ratio": round(bare_n_s / clean_s, 3),
-        "quality": dict(stats.quality),
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "bench": "clean",
+                "pages": n,
+                "cleaned": stats.cleaned,
+                "failed": stats.failed,
+                "workers": workers,
+                "clean_pages_per_s": round(n / clean_s, 1),
+                "bare_1core_pages_per_s": round(n / bare_1_s, 1),
+                "bare_allcores_pages_per_s": round(n / bare_n_s, 1),
+                "ratio": round(bare_n_s / clean_s, 3),
+                "quality": dict(stats.quality),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

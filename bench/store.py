@@ -39,15 +39,39 @@ def records(count: int) -> list[dict]:
     rows = []
     for post in site.live()[:count]:
         text = "\n\n".join(re.sub(r"<[^>]+>", "", b) for b in post.body_html().split("\n\n\n\n"))
-        meta = {"title": post.title, "authors": post.authors, "published": post.published.isoformat(),
-                "modified": post.modified.isoformat(), "section": post.category, "tags": post.tags,
-                "countries": post.tags[:1], "language": post.lang, "canonical_url": BASE + post.path,
-                "translations": {}}  # fmt: skip
-        rows.append({"post_id": post.id, "edition": post.lang, "url": BASE + post.path, "aliases": [],
-                     "translations": {}, "status": "fetched", "text": text, "markdown": text, "metadata": meta,
-                     "fingerprint": fingerprint(text, post.title, post.authors, meta["published"]),
-                     "extractor": EXTRACTOR, "quality": [], "etag": post.etag, "fetched_at": "2026-11-20T06:00:00Z",
-                     "warc_file": "bench.warc.gz", "warc_offset": 0, "http_status": 200})  # fmt: skip
+        meta = {
+            "title": post.title,
+            "authors": post.authors,
+            "published": post.published.isoformat(),
+            "modified": post.modified.isoformat(),
+            "section": post.category,
+            "tags": post.tags,
+            "countries": post.tags[:1],
+            "language": post.lang,
+            "canonical_url": BASE + post.path,
+            "translations": {},
+        }
+        rows.append(
+            {
+                "post_id": post.id,
+                "edition": post.lang,
+                "url": BASE + post.path,
+                "aliases": [],
+                "translations": {},
+                "status": "fetched",
+                "text": text,
+                "markdown": text,
+                "metadata": meta,
+                "fingerprint": fingerprint(text, post.title, post.authors, meta["published"]),
+                "extractor": EXTRACTOR,
+                "quality": [],
+                "etag": post.etag,
+                "fetched_at": "2026-11-20T06:00:00Z",
+                "warc_file": "bench.warc.gz",
+                "warc_offset": 0,
+                "http_status": 200,
+            }
+        )
     return rows
 
 
@@ -84,17 +108,28 @@ def main() -> None:
             )
         finally:
             server.stop()
-    print(json.dumps({
-        "bench": "store", "articles": len(rows),
-        "commit_s": round(first_s, 2), "commit_objects": first.objects_written, "commit_bytes": first.bytes_written,
-        "unchanged_commit_s": round(second_s, 2), "unchanged_article_objects": second.versions_written,
-        "unchanged_objects": second.objects_written, "unchanged_bytes": second.bytes_written,
-        "read_cold_ms_median": round(statistics.median(reads) * 1000, 1),
-        "read_warm_ms_median": round(statistics.median(warm_reads) * 1000, 1),
-        "history_ms_median": round(history_s * 1000, 1),
-        "export_parquet_s": round(parquet_s, 2), "export_parquet_rows": parquet_rows,
-        "export_jsonl_s": round(jsonl_s, 2), "export_jsonl_rows": jsonl_rows,
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "bench": "store",
+                "articles": len(rows),
+                "commit_s": round(first_s, 2),
+                "commit_objects": first.objects_written,
+                "commit_bytes": first.bytes_written,
+                "unchanged_commit_s": round(second_s, 2),
+                "unchanged_article_objects": second.versions_written,
+                "unchanged_objects": second.objects_written,
+                "unchanged_bytes": second.bytes_written,
+                "read_cold_ms_median": round(statistics.median(reads) * 1000, 1),
+                "read_warm_ms_median": round(statistics.median(warm_reads) * 1000, 1),
+                "history_ms_median": round(history_s * 1000, 1),
+                "export_parquet_s": round(parquet_s, 2),
+                "export_parquet_rows": parquet_rows,
+                "export_jsonl_s": round(jsonl_s, 2),
+                "export_jsonl_rows": jsonl_rows,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

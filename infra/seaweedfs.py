@@ -76,13 +76,31 @@ class SeaweedFS:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
         config = self.data_dir / "s3.json"
-        identities = {"identities": [{"name": "pipeline", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                                      "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}]}]}  # fmt: skip
+        identities = {
+            "identities": [
+                {
+                    "name": "pipeline",
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                }
+            ]
+        }
         config.write_text(json.dumps(identities))
         config.chmod(0o600)
-        command = [weed_binary(), f"-logdir={self.data_dir / 'logs'}", "mini", f"-dir={self.data_dir / 'data'}",
-                   "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.config={config}", "-master.telemetry=false",
-                   "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", *self._ports()]  # fmt: skip
+        command = [
+            weed_binary(),
+            f"-logdir={self.data_dir / 'logs'}",
+            "mini",
+            f"-dir={self.data_dir / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-s3.config={config}",
+            "-master.telemetry=false",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-s3.port.iceberg=0",
+            *self._ports(),
+        ]
         (self.data_dir / "data").mkdir(exist_ok=True)
         log = open(self.data_dir / "weed.out", "ab")  # noqa: SIM115 (owned by the child process)
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -45,17 +45,22 @@ def up(stack_dir: Path = STACK_DIR, s3_port: int = 8333) -> dict[str, str]:
     stack_dir.mkdir(parents=True, exist_ok=True)
     env_file = stack_dir / "s3.env"
     known = _read_env(env_file)
-    server = SeaweedFS(stack_dir / "seaweedfs", s3_port=s3_port,
-                       access_key=known.get("AWS_ACCESS_KEY_ID") or "briefs-" + secrets.token_hex(6),
-                       secret_key=known.get("AWS_SECRET_ACCESS_KEY") or secrets.token_urlsafe(24))  # fmt: skip
+    server = SeaweedFS(
+        stack_dir / "seaweedfs",
+        s3_port=s3_port,
+        access_key=known.get("AWS_ACCESS_KEY_ID") or "briefs-" + secrets.token_hex(6),
+        secret_key=known.get("AWS_SECRET_ACCESS_KEY") or secrets.token_urlsafe(24),
+    )
     if _alive(server.data_dir / "weed.pid"):
         print(f"SeaweedFS already running at {server.endpoint}")
     else:
         server.start()
         print(f"SeaweedFS started at {server.endpoint} (pid {server.process.pid})")
     env = server.env(BUCKET)
-    env_file.write_text("# written by `python -m infra.stack up`; read by `briefs` and the DAGs\n"
-                        + "".join(f"{k}={v}\n" for k, v in env.items()))  # fmt: skip
+    env_file.write_text(
+        "# written by `python -m infra.stack up`; read by `briefs` and the DAGs\n"
+        + "".join(f"{k}={v}\n" for k, v in env.items())
+    )
     env_file.chmod(0o600)
     from pipelines.storage import Bucket, StorageConfig
 

@@ -148,9 +148,14 @@ class Archive:
             if n not in versions:
                 raise NotFound(f"article {ident} has no version {n} (versions: {numbers})")
         a, b = versions[old], versions[new]
-        return "".join(difflib.unified_diff(
-            _lines(a), _lines(b), fromfile=f"{ident}@v{old} ({a['status']})", tofile=f"{ident}@v{new} ({b['status']})",
-        ))  # fmt: skip
+        return "".join(
+            difflib.unified_diff(
+                _lines(a),
+                _lines(b),
+                fromfile=f"{ident}@v{old} ({a['status']})",
+                tofile=f"{ident}@v{new} ({b['status']})",
+            )
+        )
 
 
 def _lines(version: dict) -> list[str]:

@@ -86,8 +86,14 @@ def fingerprint(text: str, title: str | None, authors: list[str], published: str
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def clean_page(html: str | bytes, url: str, edition: str = "en", base_url: str | None = None,
-               rest: dict | None = None, declared_charset: str | None = None) -> dict:  # fmt: skip
+def clean_page(
+    html: str | bytes,
+    url: str,
+    edition: str = "en",
+    base_url: str | None = None,
+    rest: dict | None = None,
+    declared_charset: str | None = None,
+) -> dict:
     """Clean one page into {text, markdown, metadata, fingerprint, extractor, quality}."""
     flags: list[str] = []
     if isinstance(html, bytes):
@@ -102,8 +108,15 @@ def clean_page(html: str | bytes, url: str, edition: str = "en", base_url: str |
     metadata = extract_metadata(Selector(root=tree, type="html"), url, edition, base_url, rest)
     site_rules.strip_chrome(tree)
     cross_links = site_rules.unlink_see_also(tree, url)
-    document = trafilatura.bare_extraction(tree, url=url, include_links=True, include_formatting=True,
-                                           include_comments=False, include_tables=True, with_metadata=False)  # fmt: skip
+    document = trafilatura.bare_extraction(
+        tree,
+        url=url,
+        include_links=True,
+        include_formatting=True,
+        include_comments=False,
+        include_tables=True,
+        with_metadata=False,
+    )
     body = document.body if document is not None else None
     plain = _MD_LINK_WHOLE.sub(r"\1", xmltotxt(body, include_formatting=False)) if body is not None else ""
     paragraphs = _paragraphs(plain)
@@ -156,8 +169,13 @@ class CleanStats:
     quality: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict:
-        return {"pages": self.pages, "cleaned": self.cleaned, "failed": self.failed,
-                "passed_through": dict(self.passed_through), "quality": dict(self.quality)}  # fmt: skip
+        return {
+            "pages": self.pages,
+            "cleaned": self.cleaned,
+            "failed": self.failed,
+            "passed_through": dict(self.passed_through),
+            "quality": dict(self.quality),
+        }
 
 
 def read_response(warc_path: Path, offset: int) -> tuple[bytes, str | None]:
@@ -201,8 +219,20 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
 
 
 def _identity(record: dict) -> dict:
-    keys = ("post_id", "edition", "url", "aliases", "translations", "etag", "last_modified", "fetched_at",
-            "warc_file", "warc_offset", "warc_record_id", "http_status")  # fmt: skip
+    keys = (
+        "post_id",
+        "edition",
+        "url",
+        "aliases",
+        "translations",
+        "etag",
+        "last_modified",
+        "fetched_at",
+        "warc_file",
+        "warc_offset",
+        "warc_record_id",
+        "http_status",
+    )
     return {k: record.get(k) for k in keys}
 
 
@@ -217,8 +247,9 @@ def bounded_map(executor: ProcessPoolExecutor, fn, items: Iterable, window: int)
         yield future.result()
 
 
-def clean_run(records_path: Path, warc_dir: Path, out_path: Path, base_url: str,
-              workers: int | None = None) -> CleanStats:  # fmt: skip
+def clean_run(
+    records_path: Path, warc_dir: Path, out_path: Path, base_url: str, workers: int | None = None
+) -> CleanStats:
     """Clean every fetched page of a crawl; gone/not-modified records pass through for the commit."""
     stats = CleanStats()
     workers = workers or os.cpu_count() or 1

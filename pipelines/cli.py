@@ -16,8 +16,12 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-app = typer.Typer(help="Archive InSight Crime's news briefs and read the archive back.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)  # fmt: skip
+app = typer.Typer(
+    help="Archive InSight Crime's news briefs and read the archive back.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 console = Console(stderr=True)
 out = Console()
 SITE = "https://insightcrime.org"
@@ -66,8 +70,10 @@ def _site(offline: bool, simulate_days: int, posts: int):
         site.advance(hours=24, new=5, edited=2, renamed=1, removed=1)
     # A fixed port: the archive keys articles by URL too, and URLs must not change between offline runs.
     with Simulator(site, port=SIMULATOR_PORT) as simulator:
-        console.print(f"[bold]offline[/]: simulated site ({len(site.posts)} posts, clock {site.now:%Y-%m-%d}) at "
-                      f"{simulator.base}")  # fmt: skip
+        console.print(
+            f"[bold]offline[/]: simulated site ({len(site.posts)} posts, clock {site.now:%Y-%m-%d}) at "
+            f"{simulator.base}"
+        )
         yield simulator.base, simulator
 
 
@@ -92,11 +98,22 @@ def crawl(
     with clear_errors(), _site(offline, 0, posts) as (site, simulator):
         if simulator and mode == "nightly" and since is None and state is None:
             since = (simulator.site.now - timedelta(days=30)).isoformat()
-        job = CrawlJob(out=out_dir, mode=mode, site=site, editions=editions, since=since, after=after,
-                       before=before, state=state, polite=not offline)  # fmt: skip
+        job = CrawlJob(
+            out=out_dir,
+            mode=mode,
+            site=site,
+            editions=editions,
+            since=since,
+            after=after,
+            before=before,
+            state=state,
+            polite=not offline,
+        )
         stats = run_crawl(job)
-    console.print(f"[green]done[/]: {stats['fetch']} from {stats['candidates']} candidates; "
-                  f"{stats['warc_responses']} responses in {out_dir / 'warc'}")  # fmt: skip
+    console.print(
+        f"[green]done[/]: {stats['fetch']} from {stats['candidates']} candidates; "
+        f"{stats['warc_responses']} responses in {out_dir / 'warc'}"
+    )
 
 
 @app.command()
@@ -127,8 +144,16 @@ def run(
         if simulator and mode == "nightly" and not has_mark:
             since = (simulator.site.now - timedelta(days=30)).isoformat()  # a first offline run takes a month
         run_id = "manual-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        job = CrawlJob(out=Path("."), mode=mode, site=site, editions=editions, since=since, after=after,
-                       before=before, polite=not offline)  # fmt: skip
+        job = CrawlJob(
+            out=Path("."),
+            mode=mode,
+            site=site,
+            editions=editions,
+            since=since,
+            after=after,
+            before=before,
+            polite=not offline,
+        )
         with (
             tempfile.TemporaryDirectory(prefix="briefs-run-") as tmp,
             console.status(f"archiving {site} ..."),
@@ -146,8 +171,16 @@ def snapshots() -> None:
         for ref in archive.snapshot_refs():
             m = archive.manifest(ref.seq)
             c = m["counts"]
-            table.add_row(str(ref.seq), m["created_at"], m["run_id"], str(c["articles"]), str(c["new"]),
-                          str(c["changed"]), str(c["gone"]), str(c["aliased"]))  # fmt: skip
+            table.add_row(
+                str(ref.seq),
+                m["created_at"],
+                m["run_id"],
+                str(c["articles"]),
+                str(c["new"]),
+                str(c["changed"]),
+                str(c["gone"]),
+                str(c["aliased"]),
+            )
         out.print(table)
 
 
@@ -178,8 +211,11 @@ def article(
             )
         else:
             meta = doc["metadata"]
-            out.print(f"[bold]{meta['title']}[/]\n{', '.join(meta['authors'])} · {meta['published']} · v{doc['version']}"
-                      f" · {doc['url']}\n", highlight=False)  # fmt: skip
+            out.print(
+                f"[bold]{meta['title']}[/]\n{', '.join(meta['authors'])} · {meta['published']} · v{doc['version']}"
+                f" · {doc['url']}\n",
+                highlight=False,
+            )
             typer.echo(doc["markdown"] if fmt == "markdown" else doc["text"])
 
 
@@ -189,8 +225,14 @@ def history(ident: Annotated[str, typer.Argument(help="Post id or URL")]) -> Non
     with clear_errors():
         table = Table("version", "status", "fetched", "run", "title", "fingerprint")
         for v in _archive().history(ident):
-            table.add_row(str(v["version"]), v["status"], v["provenance"]["fetched_at"] or "", v["provenance"]["run_id"],
-                          (v.get("metadata") or {}).get("title") or "", v["fingerprint"][:12])  # fmt: skip
+            table.add_row(
+                str(v["version"]),
+                v["status"],
+                v["provenance"]["fetched_at"] or "",
+                v["provenance"]["run_id"],
+                (v.get("metadata") or {}).get("title") or "",
+                v["fingerprint"][:12],
+            )
         out.print(table)
 
 

@@ -64,8 +64,9 @@ class _Plan:
     changes: dict[str, list] = field(
         default_factory=lambda: {"new": [], "changed": [], "gone": [], "aliased": []}
     )
-    counts: dict[str, int] = field(default_factory=lambda: {"unchanged": 0, "not_modified": 0, "failed": 0,
-                                                            "gone_unknown": 0})  # fmt: skip
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"unchanged": 0, "not_modified": 0, "failed": 0, "gone_unknown": 0}
+    )
 
 
 def read_head(bucket: Bucket) -> Head:
@@ -83,13 +84,25 @@ def _version_doc(record: dict, entry: dict | None, run_id: str, status: str) -> 
     fp = record.get("fingerprint") if status == "live" else "gone:" + (entry["fingerprint"] if entry else "")
     key = layout.version_key(article_id(record), version, fp, previous)
     doc = {
-        "format": layout.FORMAT, "site": SITE, "article_id": article_id(record), "post_id": record.get("post_id"),
-        "version": version, "previous": previous, "status": status, "fingerprint": fp, "url": record["url"],
+        "format": layout.FORMAT,
+        "site": SITE,
+        "article_id": article_id(record),
+        "post_id": record.get("post_id"),
+        "version": version,
+        "previous": previous,
+        "status": status,
+        "fingerprint": fp,
+        "url": record["url"],
         "edition": record.get("edition"),
-        "provenance": {"run_id": run_id, "fetched_at": record.get("fetched_at"), "http_status": record.get("http_status"),
-                       "warc": layout.warc_key(run_id, record["warc_file"]) if record.get("warc_file") else None,
-                       "warc_offset": record.get("warc_offset"), "warc_record_id": record.get("warc_record_id")},
-    }  # fmt: skip
+        "provenance": {
+            "run_id": run_id,
+            "fetched_at": record.get("fetched_at"),
+            "http_status": record.get("http_status"),
+            "warc": layout.warc_key(run_id, record["warc_file"]) if record.get("warc_file") else None,
+            "warc_offset": record.get("warc_offset"),
+            "warc_record_id": record.get("warc_record_id"),
+        },
+    }
     if status == "live":
         doc |= {k: record.get(k) for k in ("text", "markdown", "metadata", "extractor", "quality")}
     return key, doc
@@ -105,14 +118,22 @@ def _entry(
         aliases.add(old["url"])
     same = {k: old[k] for k in ("pack", "pack_line") if k in old and old.get("key") == key}
     return same | {
-        "article_id": article_id(record), "post_id": record.get("post_id"), "edition": record.get("edition"),
-        "url": record["url"], "aliases": sorted(aliases - {record["url"]}),
+        "article_id": article_id(record),
+        "post_id": record.get("post_id"),
+        "edition": record.get("edition"),
+        "url": record["url"],
+        "aliases": sorted(aliases - {record["url"]}),
         "translations": record.get("translations") or old.get("translations") or {},
-        "status": status, "version": version, "key": key, "fingerprint": fingerprint,
-        "title": meta.get("title", old.get("title")), "published": meta.get("published", old.get("published")),
+        "status": status,
+        "version": version,
+        "key": key,
+        "fingerprint": fingerprint,
+        "title": meta.get("title", old.get("title")),
+        "published": meta.get("published", old.get("published")),
         "modified": meta.get("modified", old.get("modified")),
-        "etag": record.get("etag") or old.get("etag"), "last_modified": record.get("last_modified") or old.get("last_modified"),
-    }  # fmt: skip
+        "etag": record.get("etag") or old.get("etag"),
+        "last_modified": record.get("last_modified") or old.get("last_modified"),
+    }
 
 
 def plan(head: Head, records: Iterable[dict], run_id: str) -> _Plan:
@@ -143,8 +164,14 @@ def plan(head: Head, records: Iterable[dict], run_id: str) -> _Plan:
             key, doc = _version_doc({**record, "url": entry["url"]}, entry, run_id, "gone")
             result.versions[key] = doc
             result.changes["gone"].append(aid)
-            gone = _entry({**record, "url": entry["url"], "metadata": {}}, entry, key, doc["version"], "gone",
-                          doc["fingerprint"])  # fmt: skip
+            gone = _entry(
+                {**record, "url": entry["url"], "metadata": {}},
+                entry,
+                key,
+                doc["version"],
+                "gone",
+                doc["fingerprint"],
+            )
             result.index[aid] = gone
         elif status == "not_modified":
             result.counts["not_modified"] += 1
@@ -194,9 +221,17 @@ def upload_warcs(bucket: Bucket, run_id: str, warc_dir: Path | None, hook=lambda
     return keys
 
 
-def commit_run(bucket: Bucket, run_id: str, records: list[dict], run_info: dict, warc_dir: Path | None = None,
-               high_water: dict | None = None, before_write: Callable[[str], None] | None = None,
-               max_attempts: int = 20, threads: int = 16) -> CommitResult:  # fmt: skip
+def commit_run(
+    bucket: Bucket,
+    run_id: str,
+    records: list[dict],
+    run_info: dict,
+    warc_dir: Path | None = None,
+    high_water: dict | None = None,
+    before_write: Callable[[str], None] | None = None,
+    max_attempts: int = 20,
+    threads: int = 16,
+) -> CommitResult:
     """Commit one run's cleaned records as the next snapshot (see the module docstring for the guarantees)."""
     hook = before_write or (lambda key: None)
     bucket.check()
@@ -247,15 +282,25 @@ def commit_run(bucket: Bucket, run_id: str, records: list[dict], run_info: dict,
             continue
         written["objects"] += 1
         log.info("committed snapshot %s: %s", manifest["seq"], manifest["counts"])
-        return CommitResult(manifest["seq"], manifest, True, written["versions"], written["objects"],
-                            written["bytes"])  # fmt: skip
+        return CommitResult(
+            manifest["seq"], manifest, True, written["versions"], written["objects"], written["bytes"]
+        )
     raise CommitConflict(
         f"gave up after {max_attempts} attempts: other commits kept taking the next snapshot"
     )
 
 
-def _manifest(head: Head, run_id: str, run_info: dict, work: _Plan, rows: list[dict], index_key: str,
-              index_sha: str, warc_keys: list[str], high_water: dict | None) -> dict:  # fmt: skip
+def _manifest(
+    head: Head,
+    run_id: str,
+    run_info: dict,
+    work: _Plan,
+    rows: list[dict],
+    index_key: str,
+    index_sha: str,
+    warc_keys: list[str],
+    high_water: dict | None,
+) -> dict:
     marks = dict((head.manifest or {}).get("high_water", {}))
     for edition, mark in (high_water or {}).items():
         if mark and (edition not in marks or mark > marks[edition]):
@@ -263,10 +308,23 @@ def _manifest(head: Head, run_id: str, run_info: dict, work: _Plan, rows: list[d
     live = sum(r["status"] == "live" for r in rows)
 
     return {
-        "format": layout.FORMAT, "site": SITE, "seq": head.seq + 1, "parent": head.seq or None, "run_id": run_id,
+        "format": layout.FORMAT,
+        "site": SITE,
+        "seq": head.seq + 1,
+        "parent": head.seq or None,
+        "run_id": run_id,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "run": run_info, "index": {"key": index_key, "sha256": index_sha, "articles": len(rows)},
-        "counts": {"articles": len(rows), "live": live, "gone": len(rows) - live,
-                   **{k: len(v) for k, v in work.changes.items()}, **work.counts},
-        "changes": work.changes, "high_water": marks, "warc": warc_keys, "extractor": EXTRACTOR,
-    }  # fmt: skip
+        "run": run_info,
+        "index": {"key": index_key, "sha256": index_sha, "articles": len(rows)},
+        "counts": {
+            "articles": len(rows),
+            "live": live,
+            "gone": len(rows) - live,
+            **{k: len(v) for k, v in work.changes.items()},
+            **work.counts,
+        },
+        "changes": work.changes,
+        "high_water": marks,
+        "warc": warc_keys,
+        "extractor": EXTRACTOR,
+    }

@@ -13,14 +13,29 @@ import pyarrow.parquet as pq
 
 from .archive import Archive
 
-SCHEMA = pa.schema([
-    ("article_id", pa.string()), ("post_id", pa.int64()), ("edition", pa.string()), ("url", pa.string()),
-    ("aliases", pa.list_(pa.string())), ("status", pa.string()), ("version", pa.int32()), ("title", pa.string()),
-    ("authors", pa.list_(pa.string())), ("published", pa.string()), ("modified", pa.string()),
-    ("section", pa.string()), ("tags", pa.list_(pa.string())), ("countries", pa.list_(pa.string())),
-    ("language", pa.string()), ("text", pa.string()), ("markdown", pa.string()), ("fingerprint", pa.string()),
-    ("version_key", pa.string()),
-])  # fmt: skip
+SCHEMA = pa.schema(
+    [
+        ("article_id", pa.string()),
+        ("post_id", pa.int64()),
+        ("edition", pa.string()),
+        ("url", pa.string()),
+        ("aliases", pa.list_(pa.string())),
+        ("status", pa.string()),
+        ("version", pa.int32()),
+        ("title", pa.string()),
+        ("authors", pa.list_(pa.string())),
+        ("published", pa.string()),
+        ("modified", pa.string()),
+        ("section", pa.string()),
+        ("tags", pa.list_(pa.string())),
+        ("countries", pa.list_(pa.string())),
+        ("language", pa.string()),
+        ("text", pa.string()),
+        ("markdown", pa.string()),
+        ("fingerprint", pa.string()),
+        ("version_key", pa.string()),
+    ]
+)
 BATCH = 500
 
 
@@ -40,23 +55,39 @@ def _documents(archive: Archive, entries: list[dict], threads: int) -> Iterator[
             yield from zip(batch, pool.map(lambda e: archive.version(e["key"]), batch), strict=True)
 
 
-def rows(archive: Archive, seq: int, include_gone: bool = False, threads: int = 32,
-         progress: Callable[[int], None] | None = None) -> Iterator[dict]:  # fmt: skip
+def rows(
+    archive: Archive,
+    seq: int,
+    include_gone: bool = False,
+    threads: int = 32,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[dict]:
     """Flat rows, one per article current at the snapshot."""
     entries = [e for e in archive.index(seq).values() if include_gone or e["status"] == "live"]
     done = 0
     for done, (entry, doc) in enumerate(_documents(archive, entries, threads), 1):
         meta = doc.get("metadata") or {}
         yield {
-            "article_id": entry["article_id"], "post_id": entry.get("post_id"), "edition": entry.get("edition"),
-            "url": entry["url"], "aliases": entry.get("aliases", []), "status": entry["status"],
-            "version": entry["version"], "title": meta.get("title") or entry.get("title"),
-            "authors": meta.get("authors", []), "published": meta.get("published") or entry.get("published"),
-            "modified": meta.get("modified"), "section": meta.get("section"), "tags": meta.get("tags", []),
-            "countries": meta.get("countries", []), "language": meta.get("language"),
-            "text": doc.get("text"), "markdown": doc.get("markdown"), "fingerprint": entry["fingerprint"],
+            "article_id": entry["article_id"],
+            "post_id": entry.get("post_id"),
+            "edition": entry.get("edition"),
+            "url": entry["url"],
+            "aliases": entry.get("aliases", []),
+            "status": entry["status"],
+            "version": entry["version"],
+            "title": meta.get("title") or entry.get("title"),
+            "authors": meta.get("authors", []),
+            "published": meta.get("published") or entry.get("published"),
+            "modified": meta.get("modified"),
+            "section": meta.get("section"),
+            "tags": meta.get("tags", []),
+            "countries": meta.get("countries", []),
+            "language": meta.get("language"),
+            "text": doc.get("text"),
+            "markdown": doc.get("markdown"),
+            "fingerprint": entry["fingerprint"],
             "version_key": entry["key"],
-        }  # fmt: skip
+        }
         if progress and done % 100 == 0:
             progress(100)
     if progress:
@@ -67,8 +98,14 @@ def count(archive: Archive, seq: int, include_gone: bool = False) -> int:
     return sum(include_gone or e["status"] == "live" for e in archive.index(seq).values())
 
 
-def export_snapshot(archive: Archive, seq: int, path: Path, fmt: str = "parquet", include_gone: bool = False,
-                    progress: Callable[[int], None] | None = None) -> int:  # fmt: skip
+def export_snapshot(
+    archive: Archive,
+    seq: int,
+    path: Path,
+    fmt: str = "parquet",
+    include_gone: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Write the snapshot to `path` (``parquet`` or ``jsonl``, gzip-compressed); returns the number of rows."""
     if fmt not in ("parquet", "jsonl"):
         raise ValueError(f"unknown export format {fmt!r}: parquet or jsonl")

@@ -11,11 +11,41 @@ from spiders.discovery import parse_time
 from spiders.page_facts import json_ld_article, page_facts
 
 COUNTRIES = {
-    "Argentina", "Belize", "Bolivia", "Brazil", "Chile", "Colombia", "Costa Rica", "Cuba", "Dominican Republic",
-    "Ecuador", "El Salvador", "Guatemala", "Haiti", "Honduras", "Jamaica", "Mexico", "Nicaragua", "Panama",
-    "Paraguay", "Peru", "Puerto Rico", "Trinidad and Tobago", "Uruguay", "Venezuela", "United States", "Spain",
-    "Brasil", "México", "Panamá", "Perú", "República Dominicana", "Haití", "Estados Unidos", "España",
-}  # fmt: skip
+    "Argentina",
+    "Belize",
+    "Bolivia",
+    "Brazil",
+    "Chile",
+    "Colombia",
+    "Costa Rica",
+    "Cuba",
+    "Dominican Republic",
+    "Ecuador",
+    "El Salvador",
+    "Guatemala",
+    "Haiti",
+    "Honduras",
+    "Jamaica",
+    "Mexico",
+    "Nicaragua",
+    "Panama",
+    "Paraguay",
+    "Peru",
+    "Puerto Rico",
+    "Trinidad and Tobago",
+    "Uruguay",
+    "Venezuela",
+    "United States",
+    "Spain",
+    "Brasil",
+    "México",
+    "Panamá",
+    "Perú",
+    "República Dominicana",
+    "Haití",
+    "Estados Unidos",
+    "España",
+}
 _TITLE_SUFFIX = re.compile(r"\s+[-–|]\s+InSight Crime$")
 
 

@@ -33,10 +33,16 @@ def crawl_state_from_head(bucket: Bucket) -> CrawlState:
         if row.get("post_id") is None:
             continue
         state.posts[row["post_id"]] = KnownPost(
-            post_id=row["post_id"], edition=row.get("edition") or "en", url=row["url"], aliases=row.get("aliases", []),
-            etag=row.get("etag"), last_modified=row.get("last_modified"), modified=row.get("modified"),
-            fingerprint=row.get("fingerprint"), gone=row["status"] == "gone",
-        )  # fmt: skip
+            post_id=row["post_id"],
+            edition=row.get("edition") or "en",
+            url=row["url"],
+            aliases=row.get("aliases", []),
+            etag=row.get("etag"),
+            last_modified=row.get("last_modified"),
+            modified=row.get("modified"),
+            fingerprint=row.get("fingerprint"),
+            gone=row["status"] == "gone",
+        )
     return state
 
 
@@ -104,9 +110,22 @@ def run_once(
     job.out = workdir / "crawl"
     crawl = stage_crawl(bucket, run_id, job, logger)
     clean = stage_clean(bucket, run_id, workdir, job.site)
-    run_info = {"mode": job.mode, "site": job.site, "editions": job.editions, "since": job.since,
-                "after": job.after, "before": job.before}  # fmt: skip
+    run_info = {
+        "mode": job.mode,
+        "site": job.site,
+        "editions": job.editions,
+        "since": job.since,
+        "after": job.after,
+        "before": job.before,
+    }
     result = stage_commit(bucket, run_id, workdir, run_info)
-    return {"run_id": run_id, "snapshot": result.seq, "created": result.created, "crawl": crawl["fetch"],
-            "clean": clean, "counts": result.manifest["counts"], "versions_written": result.versions_written,
-            "bytes_written": result.bytes_written}  # fmt: skip
+    return {
+        "run_id": run_id,
+        "snapshot": result.seq,
+        "created": result.created,
+        "crawl": crawl["fetch"],
+        "clean": clean,
+        "counts": result.manifest["counts"],
+        "versions_written": result.versions_written,
+        "bytes_written": result.bytes_written,
+    }

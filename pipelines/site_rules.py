@@ -17,22 +17,36 @@ RULES_VERSION = "insightcrime-1"
 
 # Sections whose heading names them; the whole section goes.
 SECTION_HEADINGS = (
-    "Related Content", "Latest News", "About InSight Crime", "Contenido relacionado", "Últimas noticias",
+    "Related Content",
+    "Latest News",
+    "About InSight Crime",
+    "Contenido relacionado",
+    "Últimas noticias",
     "Sobre InSight Crime",
-)  # fmt: skip
+)
 # Blocks recognised by the sentence they open with; the outermost block that opens so goes (box and button).
 BLOCK_OPENINGS = (
-    "Was this content helpful?", "¿Este contenido te fue útil?", "What are your thoughts?", "¿Qué opinas?",
-    "We encourage readers to copy and distribute our work", "Alentamos a los lectores a copiar y distribuir",
-)  # fmt: skip
+    "Was this content helpful?",
+    "¿Este contenido te fue útil?",
+    "What are your thoughts?",
+    "¿Qué opinas?",
+    "We encourage readers to copy and distribute our work",
+    "Alentamos a los lectores a copiar y distribuir",
+)
 SHARE_LINE = re.compile(r"^(share|compartir)(\s+icon)*$", re.I)
 FEED_FOOTER = re.compile(r"^The post .{1,400} appeared first on InSight Crime\.?$", re.S)
 # Phrases that must never survive cleaning: counted as a quality flag when they do.
 LEAK_PHRASES = (
-    "Was this content helpful?", "What are your thoughts?", "Click here to send InSight Crime",
-    "We encourage readers to copy and distribute", "appeared first on InSight Crime", "Related Content",
-    "About InSight Crime", "¿Este contenido te fue útil?", "Contenido relacionado",
-)  # fmt: skip
+    "Was this content helpful?",
+    "What are your thoughts?",
+    "Click here to send InSight Crime",
+    "We encourage readers to copy and distribute",
+    "appeared first on InSight Crime",
+    "Related Content",
+    "About InSight Crime",
+    "¿Este contenido te fue útil?",
+    "Contenido relacionado",
+)
 _BLOCK = (
     "*[self::p or self::div or self::section or self::aside or self::h2 or self::h3 or self::h4 or self::h5]"
 )

@@ -97,9 +97,14 @@ class Bucket:
             region_name=config.region,
             aws_access_key_id=config.access_key,
             aws_secret_access_key=config.secret_key,
-            config=Config(retries=retries, max_pool_connections=pool_size, connect_timeout=5, read_timeout=30,
-                          s3={"addressing_style": "path"}),
-        )  # fmt: skip
+            config=Config(
+                retries=retries,
+                max_pool_connections=pool_size,
+                connect_timeout=5,
+                read_timeout=30,
+                s3={"addressing_style": "path"},
+            ),
+        )
 
     def key(self, relative: str) -> str:
         return f"{self.config.prefix}/{relative}" if self.config.prefix else relative
@@ -127,11 +132,22 @@ class Bucket:
         except BotoCoreError as exc:
             raise _explain(exc, self.config, "check bucket") from None
         if versioning:
-            self._call("enable versioning", "", self.client.put_bucket_versioning,
-                       VersioningConfiguration={"Status": "Enabled"})  # fmt: skip
+            self._call(
+                "enable versioning",
+                "",
+                self.client.put_bucket_versioning,
+                VersioningConfiguration={"Status": "Enabled"},
+            )
 
-    def put(self, relative: str, body: bytes, content_type: str = "application/octet-stream",
-            create_only: bool = False, if_match: str | None = None, encoding: str | None = None) -> str:  # fmt: skip
+    def put(
+        self,
+        relative: str,
+        body: bytes,
+        content_type: str = "application/octet-stream",
+        create_only: bool = False,
+        if_match: str | None = None,
+        encoding: str | None = None,
+    ) -> str:
         """Write an object; `create_only` (If-None-Match: *) raises AlreadyExists instead of overwriting."""
         extra: dict = {"ContentType": content_type}
         if encoding:

@@ -36,6 +36,7 @@ class CrawlJob:
     max_items: int | None = None
     force_refetch: bool = False
     categories: str | None = None
+    include_modified: bool = False
     polite: bool = True
     settings: dict[str, object] = field(default_factory=dict)
 
@@ -51,6 +52,7 @@ class CrawlJob:
             "surfaces": self.surfaces,
             "max_items": self.max_items,
             "force_refetch": self.force_refetch,
+            "include_modified": self.include_modified,
             "categories": self.categories,
         }
         out = Path(self.out).resolve()

@@ -13,8 +13,9 @@ from spiders.runner import CrawlJob
 
 
 def archive_run(sim, bucket, tmp_path: Path, run_id: str, mode: str = "nightly", **kwargs) -> dict:
-    job = CrawlJob(out=tmp_path, mode=mode, site=sim.base, polite=False, settings={"RETRY_BACKOFF_BASE": 0.05},
-                   **kwargs)  # fmt: skip
+    job = CrawlJob(
+        out=tmp_path, mode=mode, site=sim.base, polite=False, settings={"RETRY_BACKOFF_BASE": 0.05}, **kwargs
+    )
     return run_once(bucket, run_id, job, tmp_path / run_id, logging.getLogger("test"))
 
 

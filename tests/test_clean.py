@@ -53,8 +53,17 @@ def test_real_feed_items_keep_every_paragraph_and_no_chrome(sim, index):
     for para in paragraphs:
         plain = " ".join(html_lib.unescape(re.sub(r"<[^>]+>", "", para)).split())
         assert plain in text, plain[:80]
-    for chrome in ("Was this content helpful?", "DONATE", "What are your thoughts?", "We encourage readers",
-                   "Related Content", "Latest News", "About InSight Crime", "appeared first on", "share icon"):  # fmt: skip
+    for chrome in (
+        "Was this content helpful?",
+        "DONATE",
+        "What are your thoughts?",
+        "We encourage readers",
+        "Related Content",
+        "Latest News",
+        "About InSight Crime",
+        "appeared first on",
+        "share icon",
+    ):
         assert chrome not in record["text"], chrome
     assert "boilerplate_leak" not in record["quality"]
     assert record["metadata"]["authors"] == post.authors
@@ -85,8 +94,12 @@ def test_spanish_brief_and_translations(sim):
 
 def test_quality_flags(sim):
     post = sim.site.live("en")[-1]
-    emptied = re.sub(r'<div class="entry-content">.*?</div>\n<div class="sharedaddy', '<div class="sharedaddy',
-                     page_of(sim, post), flags=re.S)  # fmt: skip
+    emptied = re.sub(
+        r'<div class="entry-content">.*?</div>\n<div class="sharedaddy',
+        '<div class="sharedaddy',
+        page_of(sim, post),
+        flags=re.S,
+    )
     assert "empty_body" in clean_page(emptied, sim.url(post), "en", sim.base)["quality"]
     assert "language_mismatch" in clean_page(page_of(sim, post), sim.url(post), "es", sim.base)["quality"]
     cp1252 = page_of(sim, post).replace("Crime", "Crimé").encode("cp1252", "replace")

@@ -79,13 +79,16 @@ def test_two_concurrent_commits_lose_nothing(cleaned, bucket):
 
     def commit(name: str, part: list[dict]) -> None:
         try:
-            results[name] = commit_run(Bucket(bucket.config), name, part, {"mode": "window"}, warc_dir,
-                                       before_write=race)  # fmt: skip
+            results[name] = commit_run(
+                Bucket(bucket.config), name, part, {"mode": "window"}, warc_dir, before_write=race
+            )
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=commit, args=("a", records[:half])),
-               threading.Thread(target=commit, args=("b", records[half:]))]  # fmt: skip
+    threads = [
+        threading.Thread(target=commit, args=("a", records[:half])),
+        threading.Thread(target=commit, args=("b", records[half:])),
+    ]
     for t in threads:
         t.start()
     for t in threads:

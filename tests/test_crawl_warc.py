@@ -74,8 +74,14 @@ def test_pages_built_from_real_rss_items_are_archived(sim, crawl):
     real = {p.id: p for p in sim.site.real_posts}
     after = min(p.published for p in real.values()).replace(hour=0, minute=0, second=0)
     before = datetime(2026, 9, 5, tzinfo=UTC)
-    result = crawl(sim, mode="window", after=after.isoformat(), before=before.isoformat(), editions="en",
-                   categories="news,brief,mexico-organized-crime-news")  # fmt: skip
+    result = crawl(
+        sim,
+        mode="window",
+        after=after.isoformat(),
+        before=before.isoformat(),
+        editions="en",
+        categories="news,brief,mexico-organized-crime-news",
+    )
     by_id = result.by_id()
     assert set(real) <= result.ids("fetched")
     for post_id, post in real.items():

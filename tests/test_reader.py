@@ -105,9 +105,13 @@ def test_exports_parquet_and_jsonl(archived, archive_env, tmp_path):
 def test_plain_boto3_reads_the_documented_layout(archived, archive_env):
     storage_env = archive_env[0]
     """docs/storage.md promises: list snapshots/, read the manifest, the gzip JSONL index, the version objects."""
-    s3 = boto3.client("s3", endpoint_url=storage_env["BRIEFS_S3_ENDPOINT_URL"],
-                      aws_access_key_id=storage_env["AWS_ACCESS_KEY_ID"],
-                      aws_secret_access_key=storage_env["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")  # fmt: skip
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=storage_env["BRIEFS_S3_ENDPOINT_URL"],
+        aws_access_key_id=storage_env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=storage_env["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
     bucket, prefix = storage_env["BRIEFS_S3_BUCKET"], storage_env["BRIEFS_S3_PREFIX"]
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/snapshots/")["Contents"]]
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=keys[-1])["Body"].read())

@@ -76,8 +76,17 @@ def test_site_is_deterministic():
     assert Site(posts=200, seed=4).ordered[-1].slug != one.ordered[-1].slug
 
 
-@pytest.mark.parametrize("path", ["/feed/", "/sitemap_index.xml", "/post-sitemap.xml", "/category/news/page/2/",
-                                  "/robots.txt", "/wp-json/wp/v2/categories?slug=news"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/feed/",
+        "/sitemap_index.xml",
+        "/post-sitemap.xml",
+        "/category/news/page/2/",
+        "/robots.txt",
+        "/wp-json/wp/v2/categories?slug=news",
+    ],
+)
 def test_surfaces_answer(sim, path):
     status, _, body = get(sim, path)
     assert status == 200 and body
@@ -86,6 +95,14 @@ def test_surfaces_answer(sim, path):
 def test_article_page_carries_standard_markup(sim):
     post = next(p for p in sim.site.live("en") if p.translation)
     html = get(sim, post.path)[2].decode()
-    for marker in ('rel="canonical"', 'hreflang="es"', '"@type": "NewsArticle"', 'property="og:title"',
-                   f'?p={post.id}"', "Was this content helpful?", "Related Content", "About InSight Crime"):  # fmt: skip
+    for marker in (
+        'rel="canonical"',
+        'hreflang="es"',
+        '"@type": "NewsArticle"',
+        'property="og:title"',
+        f'?p={post.id}"',
+        "Was this content helpful?",
+        "Related Content",
+        "About InSight Crime",
+    ):
         assert marker in html, marker
