@@ -1,8 +1,13 @@
-"""The local stack on embedded defaults: ``uv run python -m infra.stack up|down|status``.
+"""The local stack on embedded defaults: ``uv run python -m infra.stack up [--offline] | down | status``.
 
-Starts SeaweedFS on 127.0.0.1:8333 with generated credentials and a versioned bucket, and writes
-``.stack/s3.env`` (mode 600) so that ``briefs`` finds the archive without further setup. A second ``up`` is
-harmless; ``down`` stops every process by its recorded PID.
+- SeaweedFS on 127.0.0.1:8333 with generated credentials and a versioned bucket; ``.stack/s3.env`` (mode 600)
+  lets ``briefs`` find the archive without further setup.
+- Airflow (api-server on 127.0.0.1:8080, scheduler, dag-processor) with both DAGs unpaused, so the archive runs
+  nightly, unattended. The admin password is generated and printed on the first ``up``.
+- ``--offline``: the site simulator on 127.0.0.1:8765 (clock at the current hour, news every day) stands in for
+  insightcrime.org, for machines without internet.
+
+A second ``up`` is harmless; ``down`` stops every process by its recorded PID, children included.
 """
 
 from __future__ import annotations
@@ -11,10 +16,13 @@ import argparse
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
+from . import airflow_stack
 from .seaweedfs import SeaweedFS
 
 STACK_DIR = Path(os.environ.get("BRIEFS_STACK_DIR", Path(__file__).resolve().parent.parent / ".stack"))
@@ -41,26 +49,35 @@ def _alive(pid_file: Path) -> int | None:
         return None
 
 
-def up(stack_dir: Path = STACK_DIR, s3_port: int = 8333) -> dict[str, str]:
+def _port(name: str, default: int) -> int:
+    return int(os.environ.get(f"BRIEFS_{name}_PORT", default))
+
+
+def up(stack_dir: Path = STACK_DIR, offline: bool = False, with_airflow: bool = True) -> dict[str, str]:
     stack_dir.mkdir(parents=True, exist_ok=True)
+    env = _seaweedfs(stack_dir)
+    site = "https://insightcrime.org"
+    if offline:
+        site = _simulator(stack_dir, _port("SIM", 8765))
+    if with_airflow:
+        _airflow(stack_dir, env, site, offline)
+    return env
+
+
+def _seaweedfs(stack_dir: Path) -> dict[str, str]:
     env_file = stack_dir / "s3.env"
     known = _read_env(env_file)
-    server = SeaweedFS(
-        stack_dir / "seaweedfs",
-        s3_port=s3_port,
-        access_key=known.get("AWS_ACCESS_KEY_ID") or "briefs-" + secrets.token_hex(6),
-        secret_key=known.get("AWS_SECRET_ACCESS_KEY") or secrets.token_urlsafe(24),
-    )
+    server = SeaweedFS(stack_dir / "seaweedfs", s3_port=_port("S3", 8333),
+                       access_key=known.get("AWS_ACCESS_KEY_ID") or "briefs-" + secrets.token_hex(6),
+                       secret_key=known.get("AWS_SECRET_ACCESS_KEY") or secrets.token_urlsafe(24))  # fmt: skip
     if _alive(server.data_dir / "weed.pid"):
         print(f"SeaweedFS already running at {server.endpoint}")
     else:
         server.start()
         print(f"SeaweedFS started at {server.endpoint} (pid {server.process.pid})")
     env = server.env(BUCKET)
-    env_file.write_text(
-        "# written by `python -m infra.stack up`; read by `briefs` and the DAGs\n"
-        + "".join(f"{k}={v}\n" for k, v in env.items())
-    )
+    env_file.write_text("# written by `python -m infra.stack up`; read by `briefs` and the DAGs\n"
+                        + "".join(f"{k}={v}\n" for k, v in env.items()))  # fmt: skip
     env_file.chmod(0o600)
     from pipelines.storage import Bucket, StorageConfig
 
@@ -69,8 +86,50 @@ def up(stack_dir: Path = STACK_DIR, s3_port: int = 8333) -> dict[str, str]:
     return env
 
 
+def _simulator(stack_dir: Path, port: int) -> str:
+    home = stack_dir / "simulator"
+    home.mkdir(exist_ok=True)
+    url = f"http://127.0.0.1:{port}"
+    if _alive(home / "simulator.pid"):
+        print(f"site simulator already running at {url}")
+        return url
+    log = open(home / "simulator.log", "ab")  # noqa: SIM115 (owned by the child process)
+    command = [sys.executable, "-m", "infra.simulator", "serve", "--posts", "300", "--port", str(port), "--now",
+               "auto", "--daily-changes"]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    (home / "simulator.pid").write_text(str(proc.pid))
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url + "/robots.txt", timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    print(f"site simulator started at {url} (offline mode: the DAGs archive it instead of insightcrime.org)")
+    return url
+
+
+def _airflow(stack_dir: Path, storage: dict[str, str], site: str, offline: bool) -> None:
+    home, port = stack_dir / "airflow", _port("API", 8080)
+    env = airflow_stack.airflow_env(home, port, storage, site, polite=not offline)
+    first = not (home / "passwords.json").exists()
+    password = airflow_stack.admin_password(home)
+    if _alive(home / "api-server.pid"):
+        print(f"Airflow already running at http://127.0.0.1:{port}")
+    else:
+        for name, pid in airflow_stack.start(home, env, port):
+            print(f"airflow {name} started (pid {pid})")
+    airflow_stack.wait_healthy(port)
+    airflow_stack.wait_dags(port, password)
+    print(
+        f"Airflow UI: http://127.0.0.1:{port}  (user admin; DAGs unpaused: {', '.join(airflow_stack.DAG_IDS)})"
+    )
+    if first:
+        print(f"admin password (shown once; kept in {home / 'passwords.json'}): {password}")
+
+
 def down(stack_dir: Path = STACK_DIR) -> None:
-    for pid_file in sorted(stack_dir.glob("*/*.pid")):
+    for pid_file in sorted(stack_dir.glob("*/*.pid"), key=lambda p: p.parent.name == "seaweedfs"):
         pid = _alive(pid_file)
         if pid is None:
             continue
@@ -100,9 +159,11 @@ def status(stack_dir: Path = STACK_DIR) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.stack", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--offline", action="store_true", help="serve the site simulator and archive it")
+    parser.add_argument("--no-airflow", action="store_true", help="object storage only")
     args = parser.parse_args(argv)
     if args.command == "up":
-        up()
+        up(offline=args.offline, with_airflow=not args.no_airflow)
         return 0
     if args.command == "down":
         down()

@@ -167,9 +167,11 @@ class CleanStats:
     failed: int = 0
     passed_through: Counter = field(default_factory=Counter)
     quality: Counter = field(default_factory=Counter)
+    text_chars: int = 0
 
     def as_dict(self) -> dict:
         return {
+            "mean_chars": round(self.text_chars / self.cleaned, 1) if self.cleaned else 0,
             "pages": self.pages,
             "cleaned": self.cleaned,
             "failed": self.failed,
@@ -190,20 +192,20 @@ def read_response(warc_path: Path, offset: int) -> tuple[bytes, str | None]:
         return record.content_stream().read(), charset.group(1) if charset else None
 
 
-def _clean_task(args: tuple) -> tuple[str, list[str], str]:
-    """In a worker: read, clean and serialise one page; returns (status, quality flags, JSON line)."""
+def _clean_task(args: tuple) -> tuple[str, list[str], int, str]:
+    """In a worker: read, clean and serialise one page; returns (status, quality flags, text length, JSON line)."""
     record, warc_path, base_url = args
     try:
         body, charset = read_response(Path(warc_path), record["warc_offset"])
         cleaned = clean_page(body, record["url"], record["edition"], base_url, record.get("rest"), charset)
     except (UnreadablePage, OSError, StopIteration, ValueError) as exc:
         result = {**_identity(record), "status": "failed", "reason": f"clean: {exc}"}
-        return "failed", [], json.dumps(result, ensure_ascii=False)
+        return "failed", [], 0, json.dumps(result, ensure_ascii=False)
     result = {**_identity(record), "status": "fetched", **cleaned}
-    return "fetched", cleaned["quality"], json.dumps(result, ensure_ascii=False)
+    return "fetched", cleaned["quality"], len(cleaned["text"]), json.dumps(result, ensure_ascii=False)
 
 
-def _clean_batch(batch: list[tuple]) -> list[tuple[str, list[str], str]]:
+def _clean_batch(batch: list[tuple]) -> list[tuple[str, list[str], int, str]]:
     return [_clean_task(args) for args in batch]
 
 
@@ -229,6 +231,7 @@ def _identity(record: dict) -> dict:
         "last_modified",
         "fetched_at",
         "warc_file",
+        "warc_key",
         "warc_offset",
         "warc_record_id",
         "http_status",
@@ -270,11 +273,12 @@ def clean_run(
     tmp = out_path.with_suffix(out_path.suffix + ".part")
     with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=5) as out, ProcessPoolExecutor(workers) as pool:
         for batch in bounded_map(pool, _clean_batch, _batches(tasks(), 8), window=workers * 4):
-            for status, quality, line in batch:
+            for status, quality, chars, line in batch:
                 if status == "failed":
                     stats.failed += 1
                 else:
                     stats.cleaned += 1
+                    stats.text_chars += chars
                     stats.quality.update(quality)
                 out.write(line + "\n")
             while passthrough:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import layout
+from . import chaos, layout
 from .clean import EXTRACTOR
 from .storage import AlreadyExists, Bucket, StorageError, jsonl_gz
 
@@ -65,7 +65,13 @@ class _Plan:
         default_factory=lambda: {"new": [], "changed": [], "gone": [], "aliased": []}
     )
     counts: dict[str, int] = field(
-        default_factory=lambda: {"unchanged": 0, "not_modified": 0, "failed": 0, "gone_unknown": 0}
+        default_factory=lambda: {
+            "unchanged": 0,
+            "not_modified": 0,
+            "failed": 0,
+            "gone_unknown": 0,
+            "rejected_empty": 0,
+        }
     )
 
 
@@ -98,7 +104,8 @@ def _version_doc(record: dict, entry: dict | None, run_id: str, status: str) -> 
             "run_id": run_id,
             "fetched_at": record.get("fetched_at"),
             "http_status": record.get("http_status"),
-            "warc": layout.warc_key(run_id, record["warc_file"]) if record.get("warc_file") else None,
+            "warc": record.get("warc_key")
+            or (layout.warc_key(run_id, record["warc_file"]) if record.get("warc_file") else None),
             "warc_offset": record.get("warc_offset"),
             "warc_record_id": record.get("warc_record_id"),
         },
@@ -143,7 +150,11 @@ def plan(head: Head, records: Iterable[dict], run_id: str) -> _Plan:
         status = record.get("status")
         aid = article_id(record) if record.get("url") else None
         entry = result.index.get(aid) if aid else None
-        if status in ("fetched", "redirected") and record.get("fingerprint"):
+        if status in ("fetched", "redirected") and "empty_body" in (record.get("quality") or []):
+            result.counts["rejected_empty"] += (
+                1  # a layout change must not overwrite a good version with nothing
+            )
+        elif status in ("fetched", "redirected") and record.get("fingerprint"):
             if entry and entry["status"] == "live" and entry["fingerprint"] == record["fingerprint"]:
                 updated = _entry(record, entry, entry["key"], entry["version"], "live", entry["fingerprint"])
                 if updated["url"] != entry["url"]:
@@ -233,7 +244,7 @@ def commit_run(
     threads: int = 16,
 ) -> CommitResult:
     """Commit one run's cleaned records as the next snapshot (see the module docstring for the guarantees)."""
-    hook = before_write or (lambda key: None)
+    hook = before_write or chaos.commit_hook() or (lambda key: None)
     bucket.check()
     warc_keys = upload_warcs(bucket, run_id, warc_dir, hook)
     for _attempt in range(max_attempts):

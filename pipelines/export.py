@@ -39,7 +39,7 @@ SCHEMA = pa.schema(
 BATCH = 500
 
 
-def _documents(archive: Archive, entries: list[dict], threads: int) -> Iterator[tuple[dict, dict]]:
+def documents(archive: Archive, entries: list[dict], threads: int) -> Iterator[tuple[dict, dict]]:
     """(entry, version document) pairs: packed versions a pack at a time, the rest object by object."""
     by_pack: dict[str, list[dict]] = {}
     loose = []
@@ -65,7 +65,7 @@ def rows(
     """Flat rows, one per article current at the snapshot."""
     entries = [e for e in archive.index(seq).values() if include_gone or e["status"] == "live"]
     done = 0
-    for done, (entry, doc) in enumerate(_documents(archive, entries, threads), 1):
+    for done, (entry, doc) in enumerate(documents(archive, entries, threads), 1):
         meta = doc.get("metadata") or {}
         yield {
             "article_id": entry["article_id"],

@@ -18,6 +18,7 @@ from spiders.runner import CrawlJob, run_crawl
 from spiders.state import CrawlState, KnownPost
 
 from . import layout
+from .archive import Archive
 from .clean import clean_run
 from .commit import CommitResult, commit_run, read_head
 from .storage import Bucket
@@ -88,6 +89,40 @@ def stage_clean(
     return stats.as_dict()
 
 
+def stage_reclean(
+    bucket: Bucket, run_id: str, workdir: Path, base_url: str, max_items: int | None = None
+) -> dict:
+    """Re-extract archived pages from their WARC records with the current extractor: no request to the site.
+
+    The commit then writes a new version only where the cleaned result differs (a changed extractor or rules).
+    """
+    from .export import documents
+
+    entries = [e for e in read_head(bucket).index.values() if e["status"] == "live"]
+    entries = entries[:max_items] if max_items else entries
+    crawl_dir = workdir / "crawl"
+    (crawl_dir / "warc").mkdir(parents=True, exist_ok=True)
+    with open(crawl_dir / "records.jsonl", "w", encoding="utf-8") as out:
+        for entry, doc in documents(Archive(bucket), entries, threads=16):
+            source = doc.get("provenance") or {}
+            if not source.get("warc"):
+                continue
+            local = source["warc"].replace("/", "__")
+            if not (crawl_dir / "warc" / local).exists():
+                bucket.download_file(source["warc"], crawl_dir / "warc" / local)
+            record = {"post_id": entry.get("post_id"), "edition": entry.get("edition"), "url": entry["url"],
+                      "aliases": entry.get("aliases", []), "translations": entry.get("translations", {}),
+                      "status": "fetched", "warc_file": local, "warc_key": source["warc"],
+                      "warc_offset": source["warc_offset"], "warc_record_id": source.get("warc_record_id"),
+                      "fetched_at": source.get("fetched_at"), "http_status": source.get("http_status"),
+                      "etag": entry.get("etag"), "last_modified": entry.get("last_modified")}  # fmt: skip
+            out.write(json.dumps(record) + "\n")
+    cleaned = workdir / "cleaned.jsonl.gz"
+    stats = clean_run(crawl_dir / "records.jsonl", crawl_dir / "warc", cleaned, base_url)
+    bucket.upload_file(cleaned, layout.run_key(run_id, "cleaned.jsonl.gz"))
+    return {"mode": "reclean", **stats.as_dict()}
+
+
 def stage_commit(bucket: Bucket, run_id: str, workdir: Path, run_info: dict, **kwargs) -> CommitResult:
     cleaned = workdir / "cleaned.jsonl.gz"
     if not cleaned.exists():
@@ -95,11 +130,11 @@ def stage_commit(bucket: Bucket, run_id: str, workdir: Path, run_info: dict, **k
         bucket.download_file(layout.run_key(run_id, "cleaned.jsonl.gz"), cleaned)
     with gzip.open(cleaned, "rt", encoding="utf-8") as handle:
         records = [json.loads(line) for line in handle]
-    crawl_state = workdir / "crawl" / "state.jsonl"
-    if not crawl_state.exists():
+    crawl_state, staged = workdir / "crawl" / "state.jsonl", layout.run_key(run_id, "crawl/state.jsonl")
+    if not crawl_state.exists() and bucket.exists(staged):  # a reclean run crawls nothing: no new marks
         crawl_state.parent.mkdir(parents=True, exist_ok=True)
-        bucket.download_file(layout.run_key(run_id, "crawl/state.jsonl"), crawl_state)
-    high_water = CrawlState.load(crawl_state).high_water
+        bucket.download_file(staged, crawl_state)
+    high_water = CrawlState.load(crawl_state).high_water if crawl_state.exists() else {}
     return commit_run(bucket, run_id, records, run_info, high_water=high_water, **kwargs)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +12,22 @@ import pytest
 
 from infra.simulator import Simulator, Site
 from spiders.runner import CrawlJob, run_crawl
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    """Airflow reads its configuration at import: point it at a throwaway home before anything imports it."""
+    home = Path(tempfile.mkdtemp(prefix="briefs-airflow-"))
+    os.environ.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__UNIT_TEST_MODE="False",
+        BRIEFS_SCHEDULE="0 6 * * *",  # the simulator's clock turns at 06:00 UTC: windows line up with its days
+        BRIEFS_RETRY_DELAY_SECONDS="1",
+        BRIEFS_POLITE="false",
+    )
 
 
 @pytest.fixture

@@ -5,10 +5,18 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 import time
+from datetime import UTC, datetime
 
 from .server import Simulator
 from .site import Site
+
+
+def _tick(site: Site) -> None:
+    while True:
+        time.sleep(24 * 3600)
+        site.advance(hours=24, new=5, edited=2, renamed=1, removed=1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,11 +26,28 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--posts", type=int, default=500, help="number of briefs (10 to 20,000)")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--seed", type=int, default=7)
+    serve.add_argument(
+        "--now",
+        default=None,
+        help="the site's clock: an ISO datetime, or 'auto' for the current hour (default 2026-11-20)",
+    )
+    serve.add_argument(
+        "--daily-changes",
+        action="store_true",
+        help="every 24 h of real time publish 5 briefs, edit 2, rename 1 and remove 1",
+    )
     args = parser.parse_args(argv)
     if not 10 <= args.posts <= 20_000:
         parser.error("--posts must be between 10 and 20,000")
     started = time.perf_counter()
-    sim = Simulator(Site(posts=args.posts, seed=args.seed), port=args.port).start()
+    site_args = {}
+    if args.now == "auto":
+        site_args["now"] = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    elif args.now:
+        site_args["now"] = datetime.fromisoformat(args.now).astimezone(UTC)
+    sim = Simulator(Site(posts=args.posts, seed=args.seed, **site_args), port=args.port).start()
+    if args.daily_changes:
+        threading.Thread(target=_tick, args=(sim.site,), daemon=True).start()
     elapsed = time.perf_counter() - started
     print(
         f"simulator: {len(sim.site.posts)} posts at {sim.base}/ (ready in {elapsed:.2f}s); Ctrl-C stops it",

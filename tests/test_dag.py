@@ -1,0 +1,145 @@
+"""The Airflow DAGs, run for real with ``dag.test()`` against the simulator and SeaweedFS."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+
+from pipelines.archive import Archive
+
+HEAVY = ("scrapy", "trafilatura", "boto3", "botocore", "pyarrow", "lxml", "warcio", "twisted")
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """A migrated SQLite metadata DB in the session's AIRFLOW_HOME."""
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    assert not bag.import_errors
+    return bag
+
+
+@pytest.fixture
+def site_env(sim, storage_env, monkeypatch):
+    monkeypatch.setenv("BRIEFS_SITE", sim.base)
+    return sim
+
+
+DEFAULT_CONF = {
+    "editions": "both",
+    "force_refetch": False,
+    "reclean_only": False,
+    "reconcile": False,
+    "max_items": None,
+}
+
+
+def run(bag, dag_id: str, day: int, **conf):
+    """One DAG run whose data interval ends on 2026-11-`day` at 06:00 UTC (every param explicit: dag.test()
+    keeps the previous run's conf on the shared DAG object)."""
+    return bag.dags[dag_id].test(
+        logical_date=datetime(2026, 11, day, 7, tzinfo=UTC), run_conf=DEFAULT_CONF | conf
+    )
+
+
+def test_dag_files_parse_light_and_offer_a_form(airflow_db):
+    probe = (
+        "import sys, time, json; import airflow.sdk; before = set(sys.modules); t = time.perf_counter(); "
+        "import dags.archive_briefs; new = {m.split('.')[0] for m in set(sys.modules) - before}; "
+        f"print(json.dumps({{'s': time.perf_counter() - t, 'heavy': [m for m in {HEAVY!r} if m in new]}}))"
+    )
+    result = json.loads(
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    )
+    assert result["heavy"] == [], "DAG files must not import the pipeline's heavy libraries at parse time"
+    dag = airflow_db.dags["insight_briefs_archive"]
+    assert dag.max_active_runs == 1 and dag.catchup is False
+    schema = {name: param.schema for name, param in dag.params.items()}
+    assert schema["editions"]["enum"] == ["both", "en", "es"]
+    assert schema["max_items"]["minimum"] == 1 and schema["reclean_only"]["type"] == "boolean"
+    assert all(param.schema.get("title") and param.description for param in dag.params.values())
+    assert {t.task_id: t.pool for t in dag.tasks}["commit"] == "briefs_commit"
+    assert set(airflow_db.dags) == {"insight_briefs_archive", "insight_briefs_reconcile"}
+
+
+def test_nightly_runs_archive_their_window_then_only_changes(airflow_db, site_env, bucket):
+    sim = site_env
+    first = run(airflow_db, "insight_briefs_archive", 20)
+    assert first.state == "success"
+    start, end = datetime(2026, 11, 19, 5, tzinfo=UTC), datetime(2026, 11, 20, 6, tzinfo=UTC)  # 1 h overlap
+    window = {p.id for p in sim.site.live() if start <= p.published < end or start <= p.modified < end}
+    archive = Archive(bucket)
+    assert {int(i) for i in archive.index()} == window
+    assert run(airflow_db, "insight_briefs_reconcile", 20).state == "success"  # archive everything once
+    change = sim.site.advance(hours=24, new=5, edited=2, renamed=1, removed=1)
+    nightly = run(airflow_db, "insight_briefs_archive", 21)
+    assert nightly.state == "success"
+    counts = archive.manifest()["counts"]
+    assert (counts["new"], counts["changed"], counts["aliased"]) == (5, 2, 1)
+    assert set(archive.manifest()["changes"]["new"]) == {str(i) for i in change.new}
+    assert run(airflow_db, "insight_briefs_reconcile", 21).state == "success"
+    assert archive.manifest()["changes"]["gone"] == [str(change.removed[0])]
+    assert (
+        bucket.get_json(f"runs/insight_briefs_archive/{_safe(nightly.run_id)}/report.json")["commit"][
+            "snapshot"
+        ]
+        == 3
+    )
+
+
+def _safe(run_id: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._=-]+", "-", run_id).strip("-")
+
+
+def test_reclean_only_fetches_nothing(airflow_db, site_env, bucket):
+    sim = site_env
+    assert run(airflow_db, "insight_briefs_archive", 20).state == "success"
+    before = len(sim.hits())
+    again = run(airflow_db, "insight_briefs_archive", 20, reclean_only=True)
+    assert again.state == "success"
+    assert len(sim.hits()) == before, "re-cleaning reads the archived WARC records, not the site"
+    manifest = Archive(bucket).manifest()
+    assert manifest["seq"] == 2 and manifest["counts"]["unchanged"] == manifest["counts"]["live"] > 0
+    assert manifest["counts"]["new"] == manifest["counts"]["changed"] == 0, "same extractor, same versions"
+
+
+def test_a_failed_commit_is_retried_and_the_snapshot_appears_once(
+    airflow_db, site_env, bucket, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("BRIEFS_CHAOS", "fail-once:snapshots/")
+    monkeypatch.setenv("BRIEFS_CHAOS_STATE", str(tmp_path / "fired"))
+    dagrun = run(airflow_db, "insight_briefs_archive", 20)
+    assert dagrun.state == "success"
+    assert (tmp_path / "fired").exists(), "the fault did fire"
+    commit = next(ti for ti in dagrun.get_task_instances() if ti.task_id == "commit")
+    crawl = next(ti for ti in dagrun.get_task_instances() if ti.task_id == "crawl")
+    assert commit.try_number == 2 and crawl.try_number == 1, "only the commit was retried, nothing re-crawled"
+    assert [r.seq for r in Archive(bucket).snapshot_refs()] == [1]
+
+
+def test_quality_gate_fails_a_run_on_a_changed_layout(airflow_db, site_env, bucket):
+    sim = site_env
+    assert run(airflow_db, "insight_briefs_reconcile", 20).state == "success"
+    good = Archive(bucket).index()
+    sim.inject(r"^/(news|es/noticias)/", "empty_body_layout")
+    for post in sim.site.live()[-6:]:
+        post.revision += 1  # edited everywhere, so every page is fetched again: in the new layout
+        post.modified = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    failed = run(airflow_db, "insight_briefs_archive", 21)
+    assert failed.state == "failed"
+    states = {ti.task_id: ti.state for ti in failed.get_task_instances()}
+    assert states["verify"] == "failed" and states["commit"] == "success"
+    archive = Archive(bucket)
+    assert archive.manifest()["counts"]["rejected_empty"] >= 6
+    assert all(archive.index()[k]["key"] == good[k]["key"] for k in good), (
+        "no good version replaced by an empty one"
+    )
