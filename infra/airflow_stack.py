@@ -20,6 +20,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DAG_IDS = ("insight_briefs_archive", "insight_briefs_reconcile")
 COMMIT_POOL = "briefs_commit"
+# SQLite allows one writer at a time: wait up to a minute for the lock instead of failing (e.g. a backfill created
+# from the UI while the scheduler writes). Airflow reads this dict by its import path.
+SQLITE_CONNECT_ARGS = {"timeout": 60}
 
 
 def airflow_env(
@@ -49,6 +52,7 @@ def airflow_env(
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__FERNET_KEY": keys["fernet"],
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "infra.airflow_stack.SQLITE_CONNECT_ARGS",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__API__HOST": "127.0.0.1",
