@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,9 +21,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DAG_IDS = ("insight_briefs_archive", "insight_briefs_reconcile")
 COMMIT_POOL = "briefs_commit"
-# SQLite allows one writer at a time: wait up to a minute for the lock instead of failing (e.g. a backfill created
-# from the UI while the scheduler writes). Airflow reads this dict by its import path.
-SQLITE_CONNECT_ARGS = {"timeout": 60}
+# SQLite allows one writer at a time. In WAL mode (set once, below) readers no longer block it; a writer waits up to
+# 15 s for another instead of failing (e.g. a backfill created from the UI while the scheduler writes). Airflow
+# reads this dict by its import path.
+SQLITE_CONNECT_ARGS = {"timeout": 15}
 
 
 def airflow_env(
@@ -94,6 +96,8 @@ def airflow(env: dict, *args: str, check: bool = True) -> subprocess.CompletedPr
 def start(home: Path, env: dict, api_port: int) -> list[tuple[str, int]]:
     """Migrate the DB, create the commit pool, start the three processes; returns (name, pid) pairs."""
     airflow(env, "db", "migrate")
+    with sqlite3.connect(home / "airflow.db") as db:
+        db.execute("PRAGMA journal_mode=WAL")  # persistent: readers stop blocking the scheduler's writes
     airflow(env, "pools", "set", COMMIT_POOL, "1", "insight-briefs commits: one at a time")
     started = []
     for name, args in (("api-server", ["api-server", "-H", "127.0.0.1", "-p", str(api_port), "-w", "1"]),
@@ -137,19 +141,36 @@ def token(api_port: int, password: str) -> str:
         return json.loads(reply.read())["access_token"]
 
 
-def wait_dags(api_port: int, password: str, timeout: float = 120) -> None:
-    """Until the dag-processor has parsed both DAGs; then make sure they are unpaused (nightly, unattended)."""
+def wait_dags(api_port: int, password: str, timeout: float = 180) -> None:
+    """Until the dag-processor has parsed both DAGs, and they are unpaused (nightly, unattended).
+
+    New DAGs start unpaused here (DAGS_ARE_PAUSED_AT_CREATION=False); a DAG a user paused is unpaused again. The
+    first minute is busy (parsing, first runs) and SQLite serialises writers, so slow answers are retried.
+    """
     deadline = time.monotonic() + timeout
     headers = {"Authorization": f"Bearer {token(api_port, password)}", "Content-Type": "application/json"}
-    while time.monotonic() < deadline:
-        try:
-            for dag_id in DAG_IDS:
-                request = urllib.request.Request(f"http://127.0.0.1:{api_port}/api/v2/dags/{dag_id}", method="PATCH",
-                                                 data=json.dumps({"is_paused": False}).encode(), headers=headers)  # fmt: skip
-                urllib.request.urlopen(request, timeout=10).close()
-            return
-        except urllib.error.HTTPError as err:
-            if err.code != 404:
-                raise
-            time.sleep(1)
-    raise RuntimeError(f"the DAGs {DAG_IDS} did not appear within {timeout:.0f}s (see the dag-processor log)")
+    pending = set(DAG_IDS)
+    while pending and time.monotonic() < deadline:
+        for dag_id in sorted(pending):
+            url = f"http://127.0.0.1:{api_port}/api/v2/dags/{dag_id}"
+            try:
+                with urllib.request.urlopen(
+                    urllib.request.Request(url, headers=headers), timeout=30
+                ) as reply:
+                    paused = json.loads(reply.read())["is_paused"]
+                if paused:
+                    body = json.dumps({"is_paused": False}).encode()
+                    urllib.request.urlopen(
+                        urllib.request.Request(url, body, headers, method="PATCH"), timeout=30
+                    ).close()
+                pending.discard(dag_id)
+            except urllib.error.HTTPError as err:
+                if err.code not in (404, 503):
+                    raise
+            except (TimeoutError, urllib.error.URLError):
+                pass
+        time.sleep(1)
+    if pending:
+        raise RuntimeError(
+            f"the DAGs {sorted(pending)} did not appear within {timeout:.0f}s (see dag-processor.log)"
+        )

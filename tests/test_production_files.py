@@ -1,0 +1,69 @@
+"""Static checks of the production files in infra/production (no Docker or Kubernetes here)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+PROD = Path(__file__).resolve().parent.parent / "infra" / "production"
+
+
+def test_compose_file():
+    compose = yaml.safe_load((PROD / "compose.yaml").read_text())
+    services = compose["services"]
+    assert {"postgres", "s3", "airflow-init", "api-server", "scheduler", "dag-processor"} <= set(services)
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+    env = services["scheduler"]["environment"]
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
+    assert "--skip-serve-logs" in services["scheduler"]["command"]
+    connection = env["AIRFLOW_CONN_BRIEFS_S3"]
+    assert "${S3_SECRET_KEY:?" in connection, "secrets come from .env, never from the file"
+    text = (PROD / "compose.yaml").read_text()
+    assert not re.search(r"(?i)(password|secret)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+]{12,}", text)
+
+
+def test_dockerfile_uses_airflow_3_3_and_the_lock_file():
+    dockerfile = (PROD / "Dockerfile").read_text()
+    assert re.search(r"^FROM apache/airflow:3\.3\.\d+", dockerfile, re.M)
+    assert "--locked" in dockerfile
+
+
+def test_helm_values():
+    values = yaml.safe_load((PROD / "helm-values.yaml").read_text())
+    assert values["executor"] == "LocalExecutor"
+    assert values["config"]["core"]["load_examples"] == "False"
+    assert {s["envName"] for s in values["secret"]} >= {"AIRFLOW_CONN_BRIEFS_S3"}
+    assert values["apiServer"]["service"]["type"] != "LoadBalancer"
+
+
+def test_bucket_policy():
+    policy = json.loads((PROD / "bucket-policy.json").read_text())
+    assert policy["Versioning"]["Status"] == "Enabled"
+    assert policy["Encryption"]["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]
+    assert all(policy["PublicAccessBlock"].values())
+    rules = {r["ID"]: r for r in policy["Lifecycle"]["Rules"]}
+    assert rules["warc-to-cold-storage"]["Filter"]["Prefix"].endswith("/warc/")
+    assert rules["warc-to-cold-storage"]["Transitions"]
+    denies = [s for s in policy["Policy"]["Statement"] if s["Effect"] == "Deny"]
+    assert any("aws:SecureTransport" in json.dumps(s) for s in denies)
+
+
+def test_iam_policy_is_least_privilege():
+    policy = json.loads((PROD / "iam-policy.json").read_text())
+    actions = [
+        a
+        for s in policy["Statement"]
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    ]
+    assert not any(a.endswith("*") for a in actions), "no wildcard actions"
+    assert not any("Delete" in a for a in actions), "the pipeline never deletes"
+    for statement in policy["Statement"]:
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        assert all(r != "*" for r in resources)
