@@ -9,82 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 import re
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from . import pages, surfaces
+from .faults import FAULT_KINDS, Fault, Hit, RateLimit, apply_fault
+from .faults import send as _send
 from .site import Post, Site
 
 HTML = "text/html; charset=UTF-8"
-FAULT_KINDS = (
-    "status",
-    "slow",
-    "truncate",
-    "reset",
-    "bad_charset",
-    "huge",
-    "redirect_loop",
-    "non_html",
-    "empty",
-    "malformed",
-    "offsite_redirect",
-    "empty_body_layout",
-)
-
-
-@dataclass
-class Fault:
-    """Applies `kind` to requests whose path matches `pattern` (a regex), `times` times (None: always)."""
-
-    pattern: str
-    kind: str
-    arg: float | int | None = None
-    times: int | None = None
-
-    def take(self, path: str) -> bool:
-        if self.times == 0 or not re.search(self.pattern, path):
-            return False
-        if self.times is not None:
-            self.times -= 1
-        return True
-
-
-@dataclass
-class Hit:
-    at: float
-    method: str
-    target: str
-    status: int
-    size: int
-    headers: dict
-    complete: bool = True
-
-
-@dataclass
-class RateLimit:
-    """More than `burst` requests within `window` seconds answers 429 with ``Retry-After: retry_after``."""
-
-    burst: int
-    window: float
-    retry_after: int = 2
-    recent: list[float] = field(default_factory=list)
-    blocked_until: float = 0.0
-
-    def admit(self, now: float) -> bool:
-        if now < self.blocked_until:
-            return False
-        self.recent = [t for t in self.recent if now - t < self.window]
-        if len(self.recent) >= self.burst:
-            self.blocked_until = now + self.retry_after
-            return False
-        self.recent.append(now)
-        return True
 
 
 class _Server(ThreadingHTTPServer):
@@ -159,6 +98,15 @@ class Simulator:
             raise ValueError(f"unknown fault {kind!r}; one of {FAULT_KINDS}")
         pattern = "^" + re.escape(target.path) + "$" if isinstance(target, Post) else target
         self.faults.append(Fault(pattern, kind, arg, times))
+
+    def storm(self, seed: int = 1, unavailable: float = 0.3, slow: float = 0.05, reset: float = 0.05,
+              burst: RateLimit | None = None) -> None:  # fmt: skip
+        """Weather for a whole crawl: a share of 503s (with Retry-After), slow answers, resets, 429 bursts."""
+        everything = r"^/(?!robots\.txt)"
+        self.faults += [Fault(everything, "status", 503, probability=unavailable, rng=random.Random(seed)),
+                        Fault(everything, "slow", 0.3, probability=slow, rng=random.Random(seed + 1)),
+                        Fault(everything, "reset", probability=reset, rng=random.Random(seed + 2))]  # fmt: skip
+        self.rate_limit = burst
 
     def clear_faults(self) -> None:
         self.faults.clear()
@@ -270,7 +218,7 @@ class Simulator:
         with self.site.lock:
             status, headers, body = self.route(target)
         if fault:
-            return _apply_fault(handler, fault, self, status, headers, body)
+            return apply_fault(handler, fault, self, status, headers, body)
         if status == 200 and "ETag" in headers:
             inm = handler.headers.get("If-None-Match")
             ims = handler.headers.get("If-Modified-Since")
@@ -284,71 +232,6 @@ def _not_after(last_modified: str, since: str) -> bool:
         return parsedate_to_datetime(last_modified) <= parsedate_to_datetime(since)
     except (TypeError, ValueError):
         return False
-
-
-def _send(
-    handler: BaseHTTPRequestHandler,
-    status: int,
-    headers: dict,
-    body: bytes,
-    declared: int | None = None,
-    complete: bool = True,
-) -> Hit:
-    handler.send_response(status)
-    for name, value in headers.items():
-        handler.send_header(name, value)
-    handler.send_header("Content-Length", str(len(body) if declared is None else declared))
-    # One write for head and body: two small writes would meet Nagle and delayed ACKs (40 ms stalls).
-    handler._headers_buffer.append(b"\r\n")
-    head = b"".join(handler._headers_buffer)
-    handler._headers_buffer = []
-    handler.wfile.write(head + (body if handler.command != "HEAD" else b""))
-    if not complete:
-        handler.close_connection = True
-    return Hit(time.time(), handler.command, handler.path, status, len(body), {}, complete)
-
-
-def _apply_fault(handler, fault: Fault, sim: Simulator, status: int, headers: dict, body: bytes) -> Hit:
-    kind = fault.kind
-    if kind == "status":
-        code = int(fault.arg or 500)
-        extra = {"Retry-After": "1"} if code == 503 else {}
-        return _send(
-            handler, code, {"Content-Type": HTML, **extra}, b"<html><body>Server error</body></html>"
-        )
-    if kind == "truncate":
-        return _send(handler, status, headers, body[: len(body) // 3], declared=len(body), complete=False)
-    if kind == "reset":
-        handler.close_connection = True
-        handler.connection.close()
-        return Hit(time.time(), handler.command, handler.path, 0, 0, {}, complete=False)
-    if kind == "bad_charset":
-        text = body.decode("utf-8").replace("Peru", "Perú").replace("InSight Crime", "InSight Crime — ñ")
-        return _send(handler, status, headers, text.encode("cp1252", "replace"))
-    if kind == "huge":
-        size = int(fault.arg or 50 * 2**20)
-        filler = b"<p>" + b"x" * 1020 + b"</p>"
-        return _send(handler, 200, {"Content-Type": HTML}, filler * (size // len(filler)))
-    if kind == "redirect_loop":
-        path = urlsplit(handler.path).path
-        return _send(handler, 302, {"Location": sim.base + path + ("" if path.endswith("/") else "/")}, b"")
-    if kind == "offsite_redirect":
-        return _send(handler, 301, {"Location": sim.trap_url or "http://127.0.0.2/"}, b"")
-    if kind == "non_html":
-        return _send(handler, 200, {"Content-Type": "application/pdf"}, b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" * 64)
-    if kind == "empty":
-        return _send(handler, 200, {"Content-Type": HTML}, b"")
-    if kind == "malformed":
-        return _send(handler, 200, headers, body.replace(b"</p>", b"").replace(b"</div>", b"<div><<")[:-200])
-    if kind == "empty_body_layout":
-        html = re.sub(
-            rb'<div class="entry-content">.*?</div>\n<div class="sharedaddy',
-            b'<div class="sharedaddy',
-            body,
-            flags=re.S,
-        )
-        return _send(handler, status, headers, html)
-    raise ValueError(kind)
 
 
 def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
