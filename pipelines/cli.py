@@ -159,7 +159,40 @@ def run(
             console.status(f"archiving {site} ..."),
         ):
             summary = run_once(archive.bucket, run_id, job, workdir or Path(tmp))
+    summary.pop("crawl_stats")
     out.print_json(json.dumps(summary))
+
+
+@app.command(hidden=True)
+def stage(
+    name: Annotated[str, typer.Argument(help="crawl, clean or commit")],
+    run_id: Annotated[str, typer.Option(help="The run's id (its staging prefix in the bucket)")],
+    workdir: Annotated[Path, typer.Option(help="Local scratch directory of this stage")],
+    site: Annotated[str, typer.Option()] = SITE,
+    mode: Annotated[str, typer.Option()] = "reconcile",
+    after: Annotated[str | None, typer.Option()] = None,
+    before: Annotated[str | None, typer.Option()] = None,
+    polite: Annotated[bool, typer.Option()] = True,
+) -> None:
+    """Run one stage of a run on its own, as an Airflow task would (for drills, benchmarks and fault tests)."""
+    from pipelines import run as stages
+    from spiders.runner import CrawlJob
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    with clear_errors():
+        bucket = _archive().bucket
+        if name == "crawl":
+            job = CrawlJob(out=workdir / "crawl", mode=mode, site=site, after=after, before=before,
+                           include_modified=True, polite=polite, settings={"LOG_LEVEL": "WARNING"})  # fmt: skip
+            result = stages.stage_crawl(bucket, run_id, job)["fetch"]
+        elif name == "clean":
+            result = stages.stage_clean(bucket, run_id, workdir, site)
+        elif name == "commit":
+            commit = stages.stage_commit(bucket, run_id, workdir, {"mode": mode, "site": site})
+            result = {"snapshot": commit.seq, "created": commit.created, "counts": commit.manifest["counts"]}
+        else:
+            raise ValueError(f"unknown stage {name!r}: crawl, clean or commit")
+    out.print_json(json.dumps(result))
 
 
 @app.command()

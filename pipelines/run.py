@@ -163,4 +163,5 @@ def run_once(
         "counts": result.manifest["counts"],
         "versions_written": result.versions_written,
         "bytes_written": result.bytes_written,
+        "crawl_stats": crawl,
     }

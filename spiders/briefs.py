@@ -93,6 +93,7 @@ class BriefsSpider(SurfacesMixin, scrapy.Spider):
         self.fallen_back: set[str] = set()
         self.phases = ["fetch", "verify_missing"] if mode == "reconcile" else ["fetch"]
         self.seen_ids: set[int] = set()
+        self.sitemap_editions: set[str] = set()
         self.pending = 0  # requests this spider made whose callback or errback has not finished
 
     def _since(self, edition: str, since: datetime | None) -> datetime | None:

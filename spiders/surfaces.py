@@ -54,7 +54,11 @@ class SurfacesMixin:
                     f"{self.base_url}{path}", self.rss_page, {**meta, "page": 1, "path": path}
                 )
         elif surface == "sitemap":
-            yield self._discovery(f"{self.base_url}/sitemap_index.xml", self.sitemap_page, meta)
+            # One sitemap index lists every language: fetch it once, sort its URLs into the editions that asked.
+            first = not self.sitemap_editions
+            self.sitemap_editions.add(edition)
+            if first:
+                yield self._discovery(f"{self.base_url}/sitemap_index.xml", self.sitemap_page, meta)
         elif surface == "listing":
             for path in self.profile.editions[edition].listing_paths:
                 yield self._discovery(f"{self.base_url}{path}", self.listing_page, meta)
@@ -204,13 +208,15 @@ class SurfacesMixin:
 
     @step
     def sitemap_page(self, response):
-        meta, edition = response.meta, response.meta["edition"]
+        meta = response.meta
         try:
             kind, entries = discovery.parse_sitemap(response.body)
         except SurfaceError as exc:
-            yield from self._fall_back(edition, "sitemap", str(exc))
+            for edition in sorted(self.sitemap_editions):
+                yield from self._fall_back(edition, "sitemap", str(exc))
             return
-        lower = self._lower(edition)
+        lowers = [self._lower(e) for e in self.sitemap_editions]
+        lower = None if None in lowers else min(lowers)
         if kind == "sitemapindex":
             for loc, lastmod in entries:
                 if "post-sitemap" not in loc and "sitemap" in loc.rsplit("/", 1)[-1]:
@@ -218,17 +224,16 @@ class SurfacesMixin:
                 if lower is None or lastmod is None or lastmod >= lower:
                     yield self._discovery(loc, self.sitemap_page, meta)
             return
-        edition_def = self.profile.editions[edition]
         for loc, lastmod in entries:
             url = discovery.canonical_url(loc, self.base_url)
-            path = discovery.path_of(url)
             if not discovery.same_site(url, self.base_url, self.host_aliases):
                 self.crawler.stats.inc_value("briefs/discovery_offsite/sitemap")
                 continue
-            if not edition_def.article_path.match(path):
+            edition = self.profile.edition_of(discovery.path_of(url))
+            if edition is None or edition.lang not in self.sitemap_editions:
                 continue
-            candidate = Candidate(url=url, edition=edition, modified=lastmod, surfaces={"sitemap"})
-            if self.wanted(candidate, edition, lastmod):
+            candidate = Candidate(url=url, edition=edition.lang, modified=lastmod, surfaces={"sitemap"})
+            if self.wanted(candidate, edition.lang, lastmod):
                 self.add(candidate)
 
     @step

@@ -161,6 +161,10 @@ class Site:
             slug = f"{slug}-{self._next_id}"
         authors = rng.sample(content.AUTHORS, k=2 if rng.random() < 0.15 else 1)
         edit_lag = timedelta(days=rng.choice([0, 0, 0, 1, 30, 200])) + timedelta(minutes=rng.randint(0, 600))
+        if (
+            published + edit_lag > self.now
+        ):  # edits happened in the past, not all at the moment the clock reads
+            edit_lag = timedelta(minutes=rng.randint(0, 60))
         modified = min(published + edit_lag, self.now)
         post = Post(
             self._next_id,
