@@ -75,8 +75,23 @@ class Rig:
     def site(self, posts: int) -> str:
         self.stop_site()
         port = free_port_block(size=1)
-        self.sim = subprocess.Popen([sys.executable, "-m", "infra.simulator", "serve", "--posts", str(posts), "--port",
-                                     str(port), "--now", "auto"], cwd=ROOT, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        self.sim = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "infra.simulator",
+                "serve",
+                "--posts",
+                str(posts),
+                "--port",
+                str(port),
+                "--now",
+                "auto",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.sim.stdout.readline()
         self.base = f"http://127.0.0.1:{port}"
         self.now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)  # the simulator's --now auto
@@ -113,8 +128,22 @@ def backfill(rig: Rig, posts: int) -> tuple[dict, Bucket]:
     work = rig.tmp / f"work-{rig.counter}"
     figures, pages = {}, 0
     for stage in ("crawl", "clean", "commit"):
-        command = [sys.executable, "-m", "pipelines.cli", "stage", stage, "--run-id", f"backfill-{rig.counter}",
-                   "--workdir", str(work), "--site", rig.base, "--mode", "reconcile", "--no-polite"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "stage",
+            stage,
+            "--run-id",
+            f"backfill-{rig.counter}",
+            "--workdir",
+            str(work),
+            "--site",
+            rig.base,
+            "--mode",
+            "reconcile",
+            "--no-polite",
+        ]
         seconds, one, tree, out = watch(command, env)
         result = json.loads(out)
         pages = result.get("fetched", pages) if stage == "crawl" else pages
@@ -174,14 +203,22 @@ def scenarios(reps: int, sizes: list[int], tmp: Path) -> dict:
             for _ in range(reps if size == 5000 else 1):
                 figures, bucket = backfill(rig, size)
                 runs.append(figures)
-            results["backfill"][size] = {**runs[0], "s": median([r["s"] for r in runs]),
-                                         "pages_per_s": median([r["pages_per_s"] for r in runs]), "reps": len(runs)}  # fmt: skip
+            results["backfill"][size] = {
+                **runs[0],
+                "s": median([r["s"] for r in runs]),
+                "pages_per_s": median([r["pages_per_s"] for r in runs]),
+                "reps": len(runs),
+            }
             nights = []
             for _ in range(reps):
                 rig.advance(new=5, edited=2, renamed=1, removed=0)
                 nights.append(nightly(rig, bucket))
-            results["nightly"][size] = {**nights[-1], "s": median([n["s"] for n in nights]), "reps": len(nights),
-                                        "versions_each": [n["versions_written"] for n in nights]}  # fmt: skip
+            results["nightly"][size] = {
+                **nights[-1],
+                "s": median([n["s"] for n in nights]),
+                "reps": len(nights),
+                "versions_each": [n["versions_written"] for n in nights],
+            }
             results["nightly_unchanged"][size] = nightly(rig, bucket)
             rig.advance(new=0, edited=0, renamed=0, removed=1)
             recon = nightly(rig, bucket, mode="reconcile")
@@ -209,9 +246,13 @@ def reads(bucket: Bucket, tmp: Path, reps: int) -> dict:
     jsonl = [
         timed(lambda: export_snapshot(Archive(bucket), seq, tmp / "a.jsonl.gz", "jsonl")) for _ in range(reps)
     ]
-    return {"article_cold_ms": round(median(cold) * 1000, 1), "history_ms": round(median(history) * 1000, 1),
-            "export_parquet_s": median(parquet), "export_jsonl_s": median(jsonl),
-            "articles": len(archive.index(seq))}  # fmt: skip
+    return {
+        "article_cold_ms": round(median(cold) * 1000, 1),
+        "history_ms": round(median(history) * 1000, 1),
+        "export_parquet_s": median(parquet),
+        "export_jsonl_s": median(jsonl),
+        "articles": len(archive.index(seq)),
+    }
 
 
 def timed(fn) -> float:
@@ -221,10 +262,24 @@ def timed(fn) -> float:
 
 
 def clean_ratio(reps: int) -> dict:
-    runs = [json.loads(subprocess.run([sys.executable, "bench/clean.py", "--pages", "1000"], cwd=ROOT, check=True,
-                                      capture_output=True, text=True).stdout) for _ in range(reps)]  # fmt: skip
-    return {"ratio": median([r["ratio"] for r in runs]), "clean_pages_per_s": median([r["clean_pages_per_s"] for r in runs]),
-            "bare_allcores_pages_per_s": median([r["bare_allcores_pages_per_s"] for r in runs]), "reps": reps}  # fmt: skip
+    runs = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "bench/clean.py", "--pages", "1000"],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+        for _ in range(reps)
+    ]
+    return {
+        "ratio": median([r["ratio"] for r in runs]),
+        "clean_pages_per_s": median([r["clean_pages_per_s"] for r in runs]),
+        "bare_allcores_pages_per_s": median([r["bare_allcores_pages_per_s"] for r in runs]),
+        "reps": reps,
+    }
 
 
 def main() -> None:
@@ -238,10 +293,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = scenarios(args.reps, sizes, Path(tmp))
     results["clean_overhead"] = clean_ratio(args.reps)
-    results["machine"] = {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30),
-                          "cpu": _cpu_model(), "python": platform.python_version(), "seconds": round(time.time() - started)}  # fmt: skip
+    results["machine"] = {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30),
+        "cpu": _cpu_model(),
+        "python": platform.python_version(),
+        "seconds": round(time.time() - started),
+    }
     args.out.write_text(json.dumps(results, indent=1))
     print(json.dumps(results))
+    if args.out == ROOT / "bench" / "results.json":
+        from report import main as write_docs
+
+        write_docs()
 
 
 def _cpu_model() -> str:
@@ -252,4 +316,5 @@ def _cpu_model() -> str:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
     main()

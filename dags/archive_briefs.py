@@ -26,17 +26,36 @@ DEFAULTS = {
     "on_failure_callback": tasks.on_failure,
 }
 PARAMS = {
-    "editions": Param("both", enum=["both", "en", "es"], title="Editions",
-                      description="Which language editions to archive."),
-    "force_refetch": Param(False, type="boolean", title="Force refetch",
-                           description="Ignore ETag/Last-Modified and download every page again."),
-    "reclean_only": Param(False, type="boolean", title="Re-clean only",
-                          description="Re-extract the archived WARC records with the current extractor; fetch nothing."),
-    "reconcile": Param(False, type="boolean", title="Reconcile now",
-                       description="List every post through the sitemaps and record removed ones (tombstones)."),
-    "max_items": Param(None, type=["null", "integer"], minimum=1, maximum=100000, title="Max items",
-                       description="Fetch at most this many articles (empty: no limit)."),
-}  # fmt: skip
+    "editions": Param(
+        "both", enum=["both", "en", "es"], title="Editions", description="Which language editions to archive."
+    ),
+    "force_refetch": Param(
+        False,
+        type="boolean",
+        title="Force refetch",
+        description="Ignore ETag/Last-Modified and download every page again.",
+    ),
+    "reclean_only": Param(
+        False,
+        type="boolean",
+        title="Re-clean only",
+        description="Re-extract the archived WARC records with the current extractor; fetch nothing.",
+    ),
+    "reconcile": Param(
+        False,
+        type="boolean",
+        title="Reconcile now",
+        description="List every post through the sitemaps and record removed ones (tombstones).",
+    ),
+    "max_items": Param(
+        None,
+        type=["null", "integer"],
+        minimum=1,
+        maximum=100000,
+        title="Max items",
+        description="Fetch at most this many articles (empty: no limit).",
+    ),
+}
 
 
 def build(dag_id: str, cron: str, reconcile: bool, description: str):

@@ -41,34 +41,40 @@ def airflow_env(
         "conn_type": "aws",
         "login": storage["AWS_ACCESS_KEY_ID"],
         "password": storage["AWS_SECRET_ACCESS_KEY"],
-        "extra": {"endpoint_url": storage["BRIEFS_S3_ENDPOINT_URL"], "bucket": storage["BRIEFS_S3_BUCKET"],
-                  "prefix": storage["BRIEFS_S3_PREFIX"], "region_name": storage.get("AWS_DEFAULT_REGION", "us-east-1")},
-    }  # fmt: skip
+        "extra": {
+            "endpoint_url": storage["BRIEFS_S3_ENDPOINT_URL"],
+            "bucket": storage["BRIEFS_S3_BUCKET"],
+            "prefix": storage["BRIEFS_S3_PREFIX"],
+            "region_name": storage.get("AWS_DEFAULT_REGION", "us-east-1"),
+        },
+    }
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BRIEFS_S3", "AWS_"))}
-    env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__PARALLELISM": "2",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__FERNET_KEY": keys["fernet"],
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "infra.airflow_stack.SQLITE_CONNECT_ARGS",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(api_port),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-        "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt"],
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": "0",
-        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-        "AIRFLOW_CONN_BRIEFS_S3": json.dumps(connection),
-        "BRIEFS_SITE": site,
-        "BRIEFS_POLITE": "true" if polite else "false",
-        "BRIEFS_STACK_DIR": str(home.parent),
-    })  # fmt: skip
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__PARALLELISM": "2",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__FERNET_KEY": keys["fernet"],
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "infra.airflow_stack.SQLITE_CONNECT_ARGS",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt"],
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": "0",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "AIRFLOW_CONN_BRIEFS_S3": json.dumps(connection),
+            "BRIEFS_SITE": site,
+            "BRIEFS_POLITE": "true" if polite else "false",
+            "BRIEFS_STACK_DIR": str(home.parent),
+        }
+    )
     return env
 
 
@@ -100,12 +106,20 @@ def start(home: Path, env: dict, api_port: int) -> list[tuple[str, int]]:
         db.execute("PRAGMA journal_mode=WAL")  # persistent: readers stop blocking the scheduler's writes
     airflow(env, "pools", "set", COMMIT_POOL, "1", "insight-briefs commits: one at a time")
     started = []
-    for name, args in (("api-server", ["api-server", "-H", "127.0.0.1", "-p", str(api_port), "-w", "1"]),
-                       ("scheduler", ["scheduler", "--skip-serve-logs"]),
-                       ("dag-processor", ["dag-processor"])):  # fmt: skip
+    for name, args in (
+        ("api-server", ["api-server", "-H", "127.0.0.1", "-p", str(api_port), "-w", "1"]),
+        ("scheduler", ["scheduler", "--skip-serve-logs"]),
+        ("dag-processor", ["dag-processor"]),
+    ):
         log = open(home / f"{name}.log", "ab")  # noqa: SIM115 (owned by the child process)
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), *args], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True, cwd=home)  # fmt: skip
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "airflow"), *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=home,
+        )
         (home / f"{name}.pid").write_text(str(proc.pid))
         started.append((name, proc.pid))
     return started
@@ -134,9 +148,12 @@ def wait_healthy(api_port: int, timeout: float = 120) -> dict:
 
 
 def token(api_port: int, password: str) -> str:
-    request = urllib.request.Request(f"http://127.0.0.1:{api_port}/auth/token", method="POST",
-                                     data=json.dumps({"username": "admin", "password": password}).encode(),
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{api_port}/auth/token",
+        method="POST",
+        data=json.dumps({"username": "admin", "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as reply:
         return json.loads(reply.read())["access_token"]
 

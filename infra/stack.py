@@ -67,17 +67,22 @@ def up(stack_dir: Path = STACK_DIR, offline: bool = False, with_airflow: bool = 
 def _seaweedfs(stack_dir: Path) -> dict[str, str]:
     env_file = stack_dir / "s3.env"
     known = _read_env(env_file)
-    server = SeaweedFS(stack_dir / "seaweedfs", s3_port=_port("S3", 8333),
-                       access_key=known.get("AWS_ACCESS_KEY_ID") or "briefs-" + secrets.token_hex(6),
-                       secret_key=known.get("AWS_SECRET_ACCESS_KEY") or secrets.token_urlsafe(24))  # fmt: skip
+    server = SeaweedFS(
+        stack_dir / "seaweedfs",
+        s3_port=_port("S3", 8333),
+        access_key=known.get("AWS_ACCESS_KEY_ID") or "briefs-" + secrets.token_hex(6),
+        secret_key=known.get("AWS_SECRET_ACCESS_KEY") or secrets.token_urlsafe(24),
+    )
     if _alive(server.data_dir / "weed.pid"):
         print(f"SeaweedFS already running at {server.endpoint}")
     else:
         server.start()
         print(f"SeaweedFS started at {server.endpoint} (pid {server.process.pid})")
     env = server.env(BUCKET)
-    env_file.write_text("# written by `python -m infra.stack up`; read by `briefs` and the DAGs\n"
-                        + "".join(f"{k}={v}\n" for k, v in env.items()))  # fmt: skip
+    env_file.write_text(
+        "# written by `python -m infra.stack up`; read by `briefs` and the DAGs\n"
+        + "".join(f"{k}={v}\n" for k, v in env.items())
+    )
     env_file.chmod(0o600)
     from pipelines.storage import Bucket, StorageConfig
 
@@ -94,10 +99,26 @@ def _simulator(stack_dir: Path, port: int) -> str:
         print(f"site simulator already running at {url}")
         return url
     log = open(home / "simulator.log", "ab")  # noqa: SIM115 (owned by the child process)
-    command = [sys.executable, "-m", "infra.simulator", "serve", "--posts", "300", "--port", str(port), "--now",
-               "auto", "--daily-changes"]  # fmt: skip
-    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "infra.simulator",
+        "serve",
+        "--posts",
+        "300",
+        "--port",
+        str(port),
+        "--now",
+        "auto",
+        "--daily-changes",
+    ]
+    proc = subprocess.Popen(
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     (home / "simulator.pid").write_text(str(proc.pid))
     for _ in range(100):
         try:
@@ -128,22 +149,31 @@ def _airflow(stack_dir: Path, storage: dict[str, str], site: str, offline: bool)
         print(f"admin password (shown once; kept in {home / 'passwords.json'}): {password}")
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
 def down(stack_dir: Path = STACK_DIR) -> None:
+    """Stop every process by its recorded PID, as a process group: children die with their parent (and a
+    server whose launcher already exited still has its workers in the group)."""
     for pid_file in sorted(stack_dir.glob("*/*.pid"), key=lambda p: p.parent.name == "seaweedfs"):
-        pid = _alive(pid_file)
-        if pid is None:
-            continue
         try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
+            pgid = int(pid_file.read_text())
+        except (OSError, ValueError):
             continue
-        for _ in range(50):
-            if _alive(pid_file) is None:
-                break
-            time.sleep(0.2)
-        else:
-            os.killpg(pid, signal.SIGKILL)
-        print(f"stopped {pid_file.stem} (pid {pid})")
+        if _group_alive(pgid):
+            os.killpg(pgid, signal.SIGTERM)
+            for _ in range(75):
+                if not _group_alive(pgid):
+                    break
+                time.sleep(0.2)
+            else:
+                os.killpg(pgid, signal.SIGKILL)
+            print(f"stopped {pid_file.stem} (pid {pgid})")
         pid_file.unlink(missing_ok=True)
 
 

@@ -77,6 +77,13 @@ def _site(offline: bool, simulate_days: int, posts: int):
         yield simulator.base, simulator
 
 
+def _first_offline_since(simulator, mode: str) -> str | None:
+    """A first nightly run against the simulator takes its last month (its clock is not today's)."""
+    if simulator is None or mode != "nightly":
+        return None
+    return (simulator.site.now - timedelta(days=30)).isoformat()
+
+
 @app.command()
 def crawl(
     out_dir: Annotated[
@@ -96,8 +103,7 @@ def crawl(
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with clear_errors(), _site(offline, 0, posts) as (site, simulator):
-        if simulator and mode == "nightly" and since is None and state is None:
-            since = (simulator.site.now - timedelta(days=30)).isoformat()
+        since = since or (None if state else _first_offline_since(simulator, mode))
         job = CrawlJob(
             out=out_dir,
             mode=mode,
@@ -139,10 +145,8 @@ def run(
     with clear_errors(), _site(offline, simulate_days, posts) as (site, simulator):
         archive = _archive()
         archive.bucket.check()
-        since = None
         has_mark = archive.snapshot_refs() and archive.manifest().get("high_water")
-        if simulator and mode == "nightly" and not has_mark:
-            since = (simulator.site.now - timedelta(days=30)).isoformat()  # a first offline run takes a month
+        since = None if has_mark else _first_offline_since(simulator, mode)
         run_id = "manual-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         job = CrawlJob(
             out=Path("."),
@@ -182,8 +186,16 @@ def stage(
     with clear_errors():
         bucket = _archive().bucket
         if name == "crawl":
-            job = CrawlJob(out=workdir / "crawl", mode=mode, site=site, after=after, before=before,
-                           include_modified=True, polite=polite, settings={"LOG_LEVEL": "WARNING"})  # fmt: skip
+            job = CrawlJob(
+                out=workdir / "crawl",
+                mode=mode,
+                site=site,
+                after=after,
+                before=before,
+                include_modified=True,
+                polite=polite,
+                settings={"LOG_LEVEL": "WARNING"},
+            )
             result = stages.stage_crawl(bucket, run_id, job)["fetch"]
         elif name == "clean":
             result = stages.stage_clean(bucket, run_id, workdir, site)

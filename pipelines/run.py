@@ -110,12 +110,22 @@ def stage_reclean(
             local = source["warc"].replace("/", "__")
             if not (crawl_dir / "warc" / local).exists():
                 bucket.download_file(source["warc"], crawl_dir / "warc" / local)
-            record = {"post_id": entry.get("post_id"), "edition": entry.get("edition"), "url": entry["url"],
-                      "aliases": entry.get("aliases", []), "translations": entry.get("translations", {}),
-                      "status": "fetched", "warc_file": local, "warc_key": source["warc"],
-                      "warc_offset": source["warc_offset"], "warc_record_id": source.get("warc_record_id"),
-                      "fetched_at": source.get("fetched_at"), "http_status": source.get("http_status"),
-                      "etag": entry.get("etag"), "last_modified": entry.get("last_modified")}  # fmt: skip
+            record = {
+                "post_id": entry.get("post_id"),
+                "edition": entry.get("edition"),
+                "url": entry["url"],
+                "aliases": entry.get("aliases", []),
+                "translations": entry.get("translations", {}),
+                "status": "fetched",
+                "warc_file": local,
+                "warc_key": source["warc"],
+                "warc_offset": source["warc_offset"],
+                "warc_record_id": source.get("warc_record_id"),
+                "fetched_at": source.get("fetched_at"),
+                "http_status": source.get("http_status"),
+                "etag": entry.get("etag"),
+                "last_modified": entry.get("last_modified"),
+            }
             out.write(json.dumps(record) + "\n")
     cleaned = workdir / "cleaned.jsonl.gz"
     stats = clean_run(crawl_dir / "records.jsonl", crawl_dir / "warc", cleaned, base_url)

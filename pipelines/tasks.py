@@ -122,13 +122,24 @@ def commit(context: dict, crawl_stats: dict, clean_stats: dict) -> dict:
     from pipelines.run import stage_commit
 
     start, end = _interval(context)
-    run_info = {"dag_id": context["dag"].dag_id, "run_id": context["run_id"], "mode": crawl_stats.get("mode"),
-                "window": [start.isoformat(), end.isoformat()], "params": dict(context["params"]),
-                "crawl": crawl_stats, "clean": clean_stats}  # fmt: skip
+    run_info = {
+        "dag_id": context["dag"].dag_id,
+        "run_id": context["run_id"],
+        "mode": crawl_stats.get("mode"),
+        "window": [start.isoformat(), end.isoformat()],
+        "params": dict(context["params"]),
+        "crawl": crawl_stats,
+        "clean": clean_stats,
+    }
     with tempfile.TemporaryDirectory(prefix="briefs-commit-") as tmp:
         result = stage_commit(_bucket(), run_name(context), Path(tmp), run_info)
-    return {"snapshot": result.seq, "created": result.created, "counts": result.manifest["counts"],
-            "versions_written": result.versions_written, "bytes_written": result.bytes_written}  # fmt: skip
+    return {
+        "snapshot": result.seq,
+        "created": result.created,
+        "counts": result.manifest["counts"],
+        "versions_written": result.versions_written,
+        "bytes_written": result.bytes_written,
+    }
 
 
 class QualityGateFailed(Exception):
@@ -145,8 +156,10 @@ def quality_problems(
     if fetched and not clean_stats.get("cleaned"):
         problems.append(f"{fetched} pages fetched but nothing extracted")
     quality = clean_stats.get("quality", {})
-    for flag, limit in (("empty_body", float(setting("max_empty_rate", "0.2"))),
-                        ("boilerplate_leak", float(setting("max_leak_rate", "0.05")))):  # fmt: skip
+    for flag, limit in (
+        ("empty_body", float(setting("max_empty_rate", "0.2"))),
+        ("boilerplate_leak", float(setting("max_leak_rate", "0.05"))),
+    ):
         rate = quality.get(flag, 0) / pages if pages else 0.0
         if rate > limit:
             problems.append(f"{flag} on {rate:.0%} of {pages} pages (limit {limit:.0%})")
@@ -195,11 +208,16 @@ def report(context: dict, crawl_stats: dict, clean_stats: dict, commit_stats: di
 
     started = crawl_stats.get("started_at")
     summary = {
-        "dag_id": context["dag"].dag_id, "run_id": context["run_id"], "window": [str(v) for v in _interval(context)],
-        "crawl": crawl_stats, "clean": clean_stats, "commit": commit_stats, "extractor": EXTRACTOR,
+        "dag_id": context["dag"].dag_id,
+        "run_id": context["run_id"],
+        "window": [str(v) for v in _interval(context)],
+        "crawl": crawl_stats,
+        "clean": clean_stats,
+        "commit": commit_stats,
+        "extractor": EXTRACTOR,
         "duration_s": round(time.time() - started, 1) if started else None,
         "reported_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }  # fmt: skip
+    }
     _bucket().put_json(layout.run_key(run_name(context), "report.json"), summary)
     log.info("run summary: %s", json.dumps(summary, sort_keys=True))
     return summary
@@ -216,8 +234,9 @@ def on_failure(context: dict) -> None:
     url = setting("alert_webhook", "")
     if not url:
         return
-    request = urllib.request.Request(url, data=json.dumps(message).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    request = urllib.request.Request(
+        url, data=json.dumps(message).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     try:
         urllib.request.urlopen(request, timeout=10).close()
     except OSError as exc:  # an alert that cannot be sent must not hide the original failure

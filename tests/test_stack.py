@@ -20,8 +20,16 @@ from infra.seaweedfs import free_port_block
 REPO = Path(__file__).resolve().parent.parent
 DAG = "insight_briefs_archive"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _free_port() -> int:
@@ -31,7 +39,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, request):
     home = tmp_path_factory.mktemp("stack")
     ports = {
         "BRIEFS_API_PORT": _free_port(),
@@ -113,10 +121,21 @@ def snapshots_by_run(stack) -> dict[str, dict]:
 def test_api_needs_a_token_and_backfills_three_days(stack):
     assert api(stack, "GET", "/api/v2/dags")[0] == 401
     assert api(stack, "POST", "/auth/token", {"username": "admin", "password": "wrong"})[0] == 401
-    status, backfill = api(stack, "POST", "/api/v2/backfills", {
-        "dag_id": DAG, "from_date": "2026-11-22T00:00:00Z", "to_date": "2026-11-24T23:59:00Z",
-        "max_active_runs": 1, "reprocess_behavior": "completed", "run_backwards": False, "dag_run_conf": {},
-    }, token=token(stack))  # fmt: skip
+    status, backfill = api(
+        stack,
+        "POST",
+        "/api/v2/backfills",
+        {
+            "dag_id": DAG,
+            "from_date": "2026-11-22T00:00:00Z",
+            "to_date": "2026-11-24T23:59:00Z",
+            "max_active_runs": 1,
+            "reprocess_behavior": "completed",
+            "run_backwards": False,
+            "dag_run_conf": {},
+        },
+        token=token(stack),
+    )
     assert status == 200, backfill
     runs = wait_backfill_runs(stack, 3, {"2026-11-22", "2026-11-23", "2026-11-24"})
     assert {r["state"] for r in runs} == {"success"}

@@ -27,6 +27,7 @@ FAULT_KINDS = (
     "malformed",
     "offsite_redirect",
     "empty_body_layout",
+    "override",  # arg: (status, headers, body) served instead of the real answer
 )
 
 
@@ -70,7 +71,7 @@ class Fault:
 
     pattern: str
     kind: str
-    arg: float | int | None = None
+    arg: float | int | tuple | None = None
     times: int | None = None
     probability: float = 1.0
     rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
@@ -144,4 +145,7 @@ def apply_fault(handler, fault: Fault, sim: Simulator, status: int, headers: dic
             flags=re.S,
         )
         return send(handler, status, headers, html)
+    if kind == "override":
+        code, extra, payload = fault.arg
+        return send(handler, code, extra, payload)
     raise ValueError(kind)

@@ -92,20 +92,28 @@ class Simulator:
 
     # ---- test controls ------------------------------------------------------------------------------------
     def inject(
-        self, target: str | Post, kind: str, arg: float | int | None = None, times: int | None = None
+        self, target: str | Post, kind: str, arg: float | int | tuple | None = None, times: int | None = None
     ) -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; one of {FAULT_KINDS}")
         pattern = "^" + re.escape(target.path) + "$" if isinstance(target, Post) else target
         self.faults.append(Fault(pattern, kind, arg, times))
 
-    def storm(self, seed: int = 1, unavailable: float = 0.3, slow: float = 0.05, reset: float = 0.05,
-              burst: RateLimit | None = None) -> None:  # fmt: skip
+    def storm(
+        self,
+        seed: int = 1,
+        unavailable: float = 0.3,
+        slow: float = 0.05,
+        reset: float = 0.05,
+        burst: RateLimit | None = None,
+    ) -> None:
         """Weather for a whole crawl: a share of 503s (with Retry-After), slow answers, resets, 429 bursts."""
         everything = r"^/(?!robots\.txt)"
-        self.faults += [Fault(everything, "status", 503, probability=unavailable, rng=random.Random(seed)),
-                        Fault(everything, "slow", 0.3, probability=slow, rng=random.Random(seed + 1)),
-                        Fault(everything, "reset", probability=reset, rng=random.Random(seed + 2))]  # fmt: skip
+        self.faults += [
+            Fault(everything, "status", 503, probability=unavailable, rng=random.Random(seed)),
+            Fault(everything, "slow", 0.3, probability=slow, rng=random.Random(seed + 1)),
+            Fault(everything, "reset", probability=reset, rng=random.Random(seed + 2)),
+        ]
         self.rate_limit = burst
 
     def clear_faults(self) -> None:
