@@ -58,7 +58,7 @@ ARTICLE_CASES = {
             {**HTML, **{f"X-Filler-{i}": "x" * 900 for i in range(120)}},
             b"<html><body><p>ok</p></body></html>",
         ),
-        "failed",
+        "fetched",
         "",
     ),
     "redirect to a javascript: URL": (
