@@ -41,7 +41,3 @@ def warc_key(run_id: str, name: str) -> str:
 def run_key(run_id: str, name: str) -> str:
     """Run-scoped staging (crawl records, cleaned records, reports): what lets each task retry on its own."""
     return f"runs/{run_id}/{name}"
-
-
-def export_key(seq: int, fmt: str) -> str:
-    return f"exports/{seq:08d}/articles.{'parquet' if fmt == 'parquet' else 'jsonl.gz'}"

@@ -215,9 +215,6 @@ class Bucket:
     def get_json(self, relative: str) -> dict:
         return json.loads(self.get(relative))
 
-    def put_jsonl_gz(self, relative: str, rows: list[dict], **kwargs) -> str:
-        return self.put(relative, jsonl_gz(rows), "application/x-ndjson", encoding=None, **kwargs)
-
     def get_jsonl_gz(self, relative: str) -> list[dict]:
         return [json.loads(line) for line in gzip.decompress(self.get(relative)).splitlines() if line.strip()]
 

@@ -9,7 +9,11 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from infra.seaweedfs import SeaweedFS, free_port_block
 from pipelines.archive import Archive
@@ -109,6 +113,19 @@ def test_wrong_credentials_and_missing_bucket_are_clear(bucket, caplog):
     with pytest.raises(StorageError, match="does not exist"):
         missing.check()
     assert bucket.config.secret_key not in caplog.text
+    anonymous = boto3.client(
+        "s3",
+        endpoint_url=bucket.config.endpoint_url,
+        region_name="us-east-1",
+        config=Config(signature_version=UNSIGNED),
+    )
+    for call in (
+        lambda: anonymous.list_objects_v2(Bucket=bucket.config.bucket),
+        lambda: anonymous.put_object(Bucket=bucket.config.bucket, Key="x", Body=b"x"),
+    ):
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     with pytest.raises(StorageError, match="no bucket configured"):
         StorageConfig.from_env({}, stack_env=None)
 

@@ -276,7 +276,3 @@ def slugify(title: str) -> str:
 
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:90]
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

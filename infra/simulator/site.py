@@ -291,6 +291,3 @@ class Site:
 
     def removed(self) -> set[int]:
         return {p.id for p in self.posts.values() if p.gone is not None}
-
-    def url_of(self, post: Post, base: str) -> str:
-        return base.rstrip("/") + post.path
