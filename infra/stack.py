@@ -22,22 +22,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+from pipelines.storage import read_env_file
+
 from . import airflow_stack
 from .seaweedfs import SeaweedFS
 
 STACK_DIR = Path(os.environ.get("BRIEFS_STACK_DIR", Path(__file__).resolve().parent.parent / ".stack"))
 BUCKET = "insight-briefs"
-
-
-def _read_env(path: Path) -> dict[str, str]:
-    if not path.exists():
-        return {}
-    pairs = (
-        line.split("=", 1)
-        for line in path.read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    )
-    return {k.strip(): v.strip() for k, v in pairs}
 
 
 def _alive(pid_file: Path) -> int | None:
@@ -66,7 +57,7 @@ def up(stack_dir: Path = STACK_DIR, offline: bool = False, with_airflow: bool = 
 
 def _seaweedfs(stack_dir: Path) -> dict[str, str]:
     env_file = stack_dir / "s3.env"
-    known = _read_env(env_file)
+    known = read_env_file(env_file)
     server = SeaweedFS(
         stack_dir / "seaweedfs",
         s3_port=_port("S3", 8333),

@@ -281,9 +281,7 @@ def clean_run(
                     stats.text_chars += chars
                     stats.quality.update(quality)
                 out.write(line + "\n")
-            while passthrough:
-                out.write(json.dumps({**_identity(r := passthrough.pop()), "status": r["status"]}) + "\n")
-        while passthrough:
-            out.write(json.dumps({**_identity(r := passthrough.pop()), "status": r["status"]}) + "\n")
+        for record in passthrough:  # gone / not modified / failed: small, and only the commit reads them
+            out.write(json.dumps({**_identity(record), "status": record["status"]}) + "\n")
     os.replace(tmp, out_path)
     return stats

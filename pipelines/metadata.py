@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 from parsel import Selector
 
-from spiders.discovery import parse_time
+from spiders.discovery import iso_utc, parse_time
 from spiders.page_facts import json_ld_article, page_facts
 
 COUNTRIES = {
@@ -52,10 +51,6 @@ _TITLE_SUFFIX = re.compile(r"\s+[-–|]\s+InSight Crime$")
 def split_authors(value: str) -> list[str]:
     """Bylines join co-authors with "and"/"y" and commas: "A and B" is two people."""
     return [p.strip() for p in re.split(r",\s*|\s+and\s+|\s+y\s+|\s*&\s*", value) if p.strip()]
-
-
-def iso_utc(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z") if value else None
 
 
 def _authors(article: dict, sel: Selector) -> list[str]:

@@ -20,7 +20,7 @@ from spiders.state import CrawlState, KnownPost
 from . import layout
 from .archive import Archive
 from .clean import clean_run
-from .commit import CommitResult, commit_run, read_head
+from .commit import CommitResult, commit_run, read_head, upload_warcs
 from .storage import Bucket
 
 log = logging.getLogger("insight_briefs.run")
@@ -57,10 +57,7 @@ def stage_crawl(bucket: Bucket, run_id: str, job: CrawlJob, logger: logging.Logg
     stats = run_crawl(job, logger)
     for name in ("records.jsonl", "stats.json", "state.jsonl"):
         bucket.upload_file(out / name, layout.run_key(run_id, f"crawl/{name}"))
-    for path in sorted((out / "warc").glob("*.warc.gz")):
-        key = layout.warc_key(run_id, path.name)
-        if not bucket.exists(key):
-            bucket.upload_file(path, key)
+    upload_warcs(bucket, run_id, out / "warc")
     return stats
 
 

@@ -23,6 +23,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_STACK_ENV = Path(os.environ.get("BRIEFS_STACK_DIR", REPO_ROOT / ".stack")) / "s3.env"
 
 
+def read_env_file(path: Path | None) -> dict[str, str]:
+    """``NAME=value`` lines (``#`` comments), as ``infra.stack`` writes ``.stack/s3.env``."""
+    if not path or not path.exists():
+        return {}
+    pairs = (line.partition("=") for line in path.read_text().splitlines() if not line.startswith("#"))
+    return {name.strip(): value.strip() for name, sep, value in pairs if sep and name.strip()}
+
+
 class StorageError(RuntimeError):
     """A storage operation failed; the message names the endpoint, bucket and cause, never a secret."""
 
@@ -44,11 +52,8 @@ class StorageConfig:
     def from_env(cls, env: dict | None = None, stack_env: Path | None = LOCAL_STACK_ENV) -> StorageConfig:
         """Environment first; the local stack's file fills what the environment does not set."""
         env = dict(os.environ if env is None else env)
-        if stack_env and stack_env.exists():
-            for line in stack_env.read_text().splitlines():
-                name, _, value = line.partition("=")
-                if name and not line.startswith("#"):
-                    env.setdefault(name.strip(), value.strip())
+        for name, value in read_env_file(stack_env).items():
+            env.setdefault(name, value)
         bucket = env.get("BRIEFS_S3_BUCKET")
         if not bucket:
             raise StorageError(

@@ -61,6 +61,11 @@ def parse_time(value: str | None) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def iso_utc(value: datetime | None) -> str | None:
+    """The archive's one spelling of a time: UTC, seconds, ``Z``."""
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z") if value else None
+
+
 REST_FIELDS = "id,date_gmt,modified_gmt,link,slug,lang,translations,categories,title,guid"
 
 

@@ -20,16 +20,12 @@ from scrapy.exceptions import (
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
-from .discovery import Candidate
+from .discovery import Candidate, iso_utc
 from .page_facts import page_facts
 from .state import KnownPost
 from .urls import canonical_url, same_site
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z") if value else None
 
 
 def failure_reason(failure) -> str:
@@ -69,11 +65,11 @@ def fetch_record(
         "status": "failed",
         "reason": reason,
         "http_status": None,
-        "fetched_at": _iso(datetime.now(UTC)),
+        "fetched_at": iso_utc(datetime.now(UTC)),
         "etag": known.etag if known else None,
         "last_modified": known.last_modified if known else None,
-        "published": _iso(candidate.published),
-        "modified": _iso(candidate.modified),
+        "published": iso_utc(candidate.published),
+        "modified": iso_utc(candidate.modified),
         "discovered_via": sorted(candidate.surfaces),
         "rest": candidate.rest,
         "warc_file": meta.get("warc", {}).get("file"),
@@ -119,8 +115,8 @@ def fetch_record(
         "reason": None,
         "etag": (response.headers.get("ETag") or b"").decode("latin-1") or None,
         "last_modified": (response.headers.get("Last-Modified") or b"").decode("latin-1") or None,
-        "published": _iso(facts.published) or record["published"],
-        "modified": _iso(facts.modified) or record["modified"],
+        "published": iso_utc(facts.published) or record["published"],
+        "modified": iso_utc(facts.modified) or record["modified"],
         "title": facts.title,
     }
     if record["post_id"] is None:
