@@ -22,6 +22,9 @@ def render(r: dict) -> str:
     peak = max(s["peak_rss_mb"] for s in stages.values())
     n5, u5, c5 = r["nightly"]["5000"], r["nightly_unchanged"]["5000"], r["reconcile"]["5000"]
     reads, clean, machine = r["reads"], r["clean_overhead"], r["machine"]
+    tombstones = c5["counts"].get(
+        "removed", c5["counts"]["gone"]
+    )  # this run's; "gone" is the archive's total
     rows = [
         (
             "Backfill, end to end (5,000 briefs: crawl → clean → commit)",
@@ -83,7 +86,7 @@ def render(r: dict) -> str:
             "≤ ceil(N/1000) + 3",
             verdict(c5["requests"] <= c5["budget"]),
         ),
-        ("— tombstones", str(c5["counts"]["gone"]), "exactly 1", verdict(c5["counts"]["gone"] == 1)),
+        ("— tombstones", str(tombstones), "exactly 1", verdict(tombstones == 1)),
         (
             "Point-in-time read of one article (cold)",
             f"{reads['article_cold_ms']} ms",
@@ -97,6 +100,7 @@ def render(r: dict) -> str:
             "< 10 s",
             verdict(max(reads["export_parquet_s"], reads["export_jsonl_s"]) < 10),
         ),
+        *integrity_rows(r.get("integrity")),
     ]
     table = "\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)
     scaling = "\n".join(
@@ -131,8 +135,70 @@ sitemap files that hold only non-brief posts; nothing else is requested. "nightl
 interval plus one hour). The backfill runs each stage in its own process, as Airflow does; "peak RSS" is the
 largest single process, "process tree" adds the crawler's Scrapy child or the clean stage's workers. Reads are
 cold (a new reader: listing, manifest, index, version). The benchmark is not part of CI: CI asserts behaviour,
-this page records speed.
+this page records speed.{integrity_note(r.get("integrity"))}
 """
+
+
+def integrity_rows(i: dict | None) -> list[tuple[str, str, str, str]]:
+    """bench/integrity.py's figures (absent from results of runs before it existed)."""
+    if not i:
+        return []
+    damage = i["verify_full_missing"] + i["verify_full_mismatched"]
+    full_s = max(i["verify_full_s"], i["verify_full_cli_s"])
+    segfaults = i.get("verify_full_cli_segfaults", 0)
+    crashed = f", after {segfaults} attempts that crashed (SIGSEGV)" if segfaults else ""
+    cpu = f", client CPU {i['verify_full_cpu_s']} s" if "verify_full_cpu_s" in i else ""
+    return [
+        (
+            f"Commit + verify of {i['articles']:,} articles vs the commit at {i['baseline_rev']}",
+            f"ratio {i['ratio']} ({i['commit_s']} s + {i['verify_s']} s = {i['commit_verify_s']} s vs "
+            f"{i['baseline_commit_s']} s, medians of {i['reps']})",
+            "≤ 1.2×",
+            verdict(i["ratio"] <= 1.2),
+        ),
+        (
+            f"`briefs verify --full` of {i['full_articles']:,} articles ({i['full_snapshots']} snapshots, "
+            f"{i['full_versions']:,} versions)",
+            f"{i['verify_full_s']} s{cpu} ({i['verify_full_cli_s']} s as a new process{crashed}); "
+            f"{i['verify_full_checked']:,} checked, {i['verify_full_missing']} missing, "
+            f"{i['verify_full_mismatched']} mismatched",
+            "< 60 s, no damage",
+            verdict(full_s < 60 and damage == 0 and not segfaults),
+        ),
+        (
+            f"Point-in-time read of one article (cold, verified), {i['articles']:,} articles",
+            f"{i['read_cold_ms']} ms",
+            "< 200 ms",
+            verdict(i["read_cold_ms"] < 200),
+        ),
+        (
+            f"— the same at {i['full_articles']:,} articles (the whole index is decoded and checked)",
+            f"{i['full_read_cold_ms']} ms",
+            "",
+            "",
+        ),
+        (
+            f"— `briefs gc` dry run, {i['full_articles']:,} articles",
+            f"{i['gc_dry_run_s']} s ({i['gc_candidates']} candidates)",
+            "",
+            "",
+        ),
+    ]
+
+
+def integrity_note(i: dict | None) -> str:
+    if not i:
+        return ""
+    loads = f"{i['loadavg_start']} at the start, {i.get('loadavg_compared', '?')} after the comparison"
+    return f"""
+
+Integrity figures come from `bench/integrity.py`, on records built from simulated briefs (not crawled).
+"Commit + verify" is `commit_run` plus the check the DAG runs after each commit (`verify` of the new
+snapshot), against the commit of the code before the integrity redesign (revision {i["baseline_rev"]}), run
+from a git worktree of it in the same run and on the same SeaweedFS, alternating with the new one, each into
+a fresh bucket. The large archive is a backfill and two runs that edit 5% and remove 1% of it; reads there
+are at its first snapshot. "Client CPU" is the benchmark process's own CPU time (SeaweedFS excluded).
+1-minute load average during that run: {loads}, {i["loadavg_end"]} at the end."""
 
 
 def main() -> None:

@@ -31,7 +31,8 @@ from infra.seaweedfs import SeaweedFS, free_port_block  # noqa: E402
 from pipelines.archive import Archive  # noqa: E402
 from pipelines.export import export_snapshot  # noqa: E402
 from pipelines.run import run_once  # noqa: E402
-from pipelines.storage import Bucket, StorageConfig  # noqa: E402
+from pipelines.settings import Settings  # noqa: E402
+from pipelines.storage import Bucket  # noqa: E402
 from spiders.runner import CrawlJob  # noqa: E402
 
 
@@ -107,7 +108,7 @@ class Rig:
     def bucket(self) -> tuple[Bucket, dict]:
         self.counter += 1
         env = self.s3.env(f"bench-{self.counter}")
-        bucket = Bucket(StorageConfig.from_env(env, stack_env=None))
+        bucket = Bucket(Settings.from_env(env, local_stack=False).storage)
         bucket.ensure_bucket()
         return bucket, env
 
@@ -234,9 +235,8 @@ def scenarios(reps: int, sizes: list[int], tmp: Path) -> dict:
 def reads(bucket: Bucket, tmp: Path, reps: int) -> dict:
     archive = Archive(bucket)
     seq = archive.resolve(None)
-    ids = [
-        e["article_id"] for e in list(archive.index(seq).values())[:: max(1, len(archive.index(seq)) // 20)]
-    ][:20]
+    index = archive.index(seq)
+    ids = [e.article_id for e in list(index.values())[:: max(1, len(index) // 20)]][:20]
     cold = [timed(lambda i=i: Archive(bucket).article(i, at=seq)) for i in ids]
     history = [timed(lambda i=i: Archive(bucket).history(i)) for i in ids[:reps]]
     parquet = [
@@ -251,7 +251,7 @@ def reads(bucket: Bucket, tmp: Path, reps: int) -> dict:
         "history_ms": round(median(history) * 1000, 1),
         "export_parquet_s": median(parquet),
         "export_jsonl_s": median(jsonl),
-        "articles": len(archive.index(seq)),
+        "articles": len(index),
     }
 
 
@@ -282,6 +282,29 @@ def clean_ratio(reps: int) -> dict:
     }
 
 
+def integrity(reps: int, articles: int = 5000, full_articles: int = 20000) -> dict:
+    """bench/integrity.py: commit + verify against the commit before the redesign (same run, same store),
+    `verify --full` and cold reads of a `full_articles` archive, gc's dry run."""
+    return json.loads(
+        subprocess.run(
+            [
+                sys.executable,
+                "bench/integrity.py",
+                "--articles",
+                str(articles),
+                "--full-articles",
+                str(full_articles),
+                "--reps",
+                str(reps),
+            ],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        ).stdout
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=3)
@@ -293,6 +316,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = scenarios(args.reps, sizes, Path(tmp))
     results["clean_overhead"] = clean_ratio(args.reps)
+    results["integrity"] = integrity(args.reps)
     results["machine"] = {
         "cpus": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30),

@@ -29,7 +29,8 @@ from pipelines.archive import Archive  # noqa: E402
 from pipelines.clean import EXTRACTOR, fingerprint  # noqa: E402
 from pipelines.commit import commit_run  # noqa: E402
 from pipelines.export import export_snapshot  # noqa: E402
-from pipelines.storage import Bucket, StorageConfig  # noqa: E402
+from pipelines.settings import Settings  # noqa: E402
+from pipelines.storage import Bucket  # noqa: E402
 
 BASE = "https://insightcrime.org"
 
@@ -89,7 +90,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = SeaweedFS(Path(tmp) / "weed", s3_port=free_port_block() + 3).start()
         try:
-            bucket = Bucket(StorageConfig.from_env(server.env("bench"), stack_env=None))
+            bucket = Bucket(Settings.from_env(server.env("bench"), local_stack=False).storage)
             bucket.ensure_bucket()
             first, first_s = timed(lambda: commit_run(bucket, "bench-1", rows, {"mode": "bench"}))
             second, second_s = timed(lambda: commit_run(bucket, "bench-2", rows, {"mode": "bench"}))

@@ -22,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from pipelines.storage import read_env_file
+from pipelines.settings import read_env_file
 
 from . import airflow_stack
 from .seaweedfs import SeaweedFS
@@ -75,9 +75,10 @@ def _seaweedfs(stack_dir: Path) -> dict[str, str]:
         + "".join(f"{k}={v}\n" for k, v in env.items())
     )
     env_file.chmod(0o600)
-    from pipelines.storage import Bucket, StorageConfig
+    from pipelines.settings import Settings
+    from pipelines.storage import Bucket
 
-    Bucket(StorageConfig.from_env(env)).ensure_bucket(versioning=True)
+    Bucket(Settings.from_env(env).storage).ensure_bucket(versioning=True)
     print(f"bucket s3://{BUCKET} (versioning on); credentials in {env_file}")
     return env
 

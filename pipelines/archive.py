@@ -1,4 +1,4 @@
-"""Reading the archive back: snapshots, articles at a point in time, histories, diffs.
+"""Reading the archive back: snapshots, articles at a point in time, histories, diffs. Every read is verified.
 
 from pipelines.archive import Archive
 archive = Archive.from_env()
@@ -10,26 +10,28 @@ archive.history(351087)                      # every version, oldest first
 from __future__ import annotations
 
 import difflib
-import gzip
-import json
-from dataclasses import dataclass
+import re
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spiders.urls import canonical_url
 
 from . import layout
-from .storage import Bucket, StorageConfig
+from .commit import snapshot_seqs
+from .documents import DamagedObject, IndexEntry, Manifest, Version
+from .storage import Bucket
+from .verified import Snapshot, check_link, read_index, read_manifest, read_previous, read_version
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+_SEQ = re.compile(r"[0-9]+", re.ASCII)
 
 
 class NotFound(LookupError):
     """An unknown snapshot, article or version; the message says which."""
-
-
-@dataclass(frozen=True)
-class SnapshotRef:
-    seq: int
-    committed_at: datetime
 
 
 def parse_when(value: str | datetime) -> datetime:
@@ -37,6 +39,8 @@ def parse_when(value: str | datetime) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     text = value.strip()
+    if not text.isascii():
+        raise NotFound(f"not a snapshot number or date: {value!r} (use 12, YYYY-MM-DD or an ISO-8601 time)")
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -46,63 +50,95 @@ def parse_when(value: str | datetime) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _committed_at(manifest: Manifest) -> datetime:
+    return parse_when(manifest.created_at)
+
+
 class Archive:
     def __init__(self, bucket: Bucket):
         self.bucket = bucket
+        self._manifest = lru_cache(maxsize=256)(self._read_manifest)
+        self._snapshots: dict[int, Snapshot] = {}  # only what exists: a later snapshot may appear any time
         self._index = lru_cache(maxsize=8)(self._load_index)
 
     @classmethod
-    def from_env(cls) -> Archive:
-        return cls(Bucket(StorageConfig.from_env()))
+    def from_settings(cls, settings: Settings) -> Archive:
+        return cls(Bucket(settings.storage))
+
+    @classmethod
+    def from_env(cls, env_file: Path | None = None) -> Archive:
+        """The archive the environment (or `env_file`) configures; see ``pipelines.settings``."""
+        from .settings import Settings
+
+        return cls.from_settings(Settings.from_env(env_file=env_file))
 
     # ---- snapshots ----------------------------------------------------------------------------------------
-    def snapshot_refs(self) -> list[SnapshotRef]:
-        refs = []
-        for obj in self.bucket.list("snapshots/"):
-            seq = layout.snapshot_seq(obj["key"])
-            if seq is not None:
-                refs.append(SnapshotRef(seq, obj["last_modified"]))
-        return refs
+    def seqs(self) -> list[int]:
+        seqs = snapshot_seqs(self.bucket)
+        if not seqs:
+            raise NotFound(f"the archive at {self.bucket.config.describe()} has no snapshot yet")
+        return seqs
 
-    def manifest(self, seq: int | None = None) -> dict:
-        if seq is None:
-            refs = self.snapshot_refs()
-            if not refs:
-                raise NotFound(f"the archive at {self.bucket.config.describe()} has no snapshot yet")
-            seq = refs[-1].seq
-        if not self.bucket.exists(layout.snapshot_key(seq)):
+    def manifest(self, seq: int | None = None) -> Manifest:
+        """A snapshot's manifest, verified against its key (latest by default)."""
+        return self._manifest(self.seqs()[-1] if seq is None else seq)
+
+    def _snapshot(self, seq: int) -> Snapshot | None:
+        if seq not in self._snapshots:
+            try:
+                self._snapshots[seq] = read_manifest(self.bucket, seq)
+            except DamagedObject:
+                if not self.bucket.exists(layout.snapshot_key(seq)):
+                    return None
+                raise
+        return self._snapshots[seq]
+
+    def _read_manifest(self, seq: int) -> Manifest:
+        """Checked against its key, and against the digest its successor recorded (when there is one): a swapped
+        older manifest is caught without walking the chain (``briefs verify --full`` walks all of it)."""
+        snapshot = self._snapshot(seq)
+        if snapshot is None:
             raise NotFound(f"no snapshot {seq}")
-        return self.bucket.get_json(layout.snapshot_key(seq))
+        try:
+            child = self._snapshot(seq + 1)
+        except DamagedObject:  # the successor's own damage is reported where it is read, and by verify
+            child = None
+        if child is not None:
+            check_link(child.manifest, snapshot)
+        return snapshot.manifest
 
     def resolve(self, at: int | str | datetime | None = None) -> int:
-        """A snapshot number from: None (latest), a number, or a date/time (the last snapshot committed by then)."""
-        refs = self.snapshot_refs()
-        if not refs:
-            raise NotFound(f"the archive at {self.bucket.config.describe()} has no snapshot yet")
+        """A snapshot number from: None (latest), a number, or a date/time (the last snapshot committed by then,
+        by the manifests' own ``created_at``, which grows along the chain)."""
+        seqs = self.seqs()
         if at is None:
-            return refs[-1].seq
-        if isinstance(at, int) or (isinstance(at, str) and at.isdigit()):
+            return seqs[-1]
+        if isinstance(at, int) or (isinstance(at, str) and _SEQ.fullmatch(at.strip())):
             seq = int(at)
-            if seq not in {r.seq for r in refs}:
-                raise NotFound(f"no snapshot {seq} (there are {refs[0].seq} to {refs[-1].seq})")
+            if seq not in set(seqs):
+                raise NotFound(f"no snapshot {seq} (there are {seqs[0]} to {seqs[-1]})")
             return seq
         when = parse_when(at)
-        before = [r for r in refs if r.committed_at <= when]
-        if not before:
-            raise NotFound(
-                f"no snapshot existed on {when.isoformat()} (the first is from {refs[0].committed_at})"
-            )
-        return before[-1].seq
+        low, high = 0, len(seqs)  # bisect: the first snapshot committed after `when`
+        while low < high:
+            middle = (low + high) // 2
+            if _committed_at(self.manifest(seqs[middle])) <= when:
+                low = middle + 1
+            else:
+                high = middle
+        if low == 0:
+            first = self.manifest(seqs[0]).created_at
+            raise NotFound(f"no snapshot existed on {when.isoformat()} (the first is from {first})")
+        return seqs[low - 1]
 
-    def _load_index(self, seq: int) -> dict[str, dict]:
-        manifest = self.manifest(seq)
-        return {row["article_id"]: row for row in self.bucket.get_jsonl_gz(manifest["index"]["key"])}
+    def _load_index(self, seq: int) -> dict[str, IndexEntry]:
+        return read_index(self.bucket, self.manifest(seq))
 
-    def index(self, at: int | str | datetime | None = None) -> dict[str, dict]:
+    def index(self, at: int | str | datetime | None = None) -> dict[str, IndexEntry]:
         return self._index(self.resolve(at))
 
     # ---- articles -----------------------------------------------------------------------------------------
-    def entry(self, ident: int | str, at: int | str | datetime | None = None) -> dict:
+    def entry(self, ident: int | str, at: int | str | datetime | None = None) -> IndexEntry:
         """An article's index entry at a snapshot, by post id or by any URL it has had."""
         index = self.index(at)
         text = str(ident)
@@ -111,36 +147,29 @@ class Archive:
         if text.startswith("http"):
             wanted = canonical_url(text)
             for row in index.values():
-                urls = [row["url"], *row.get("aliases", [])]
-                if wanted in {canonical_url(u) for u in urls}:
+                if wanted in {canonical_url(u) for u in (row.url, *row.aliases)}:
                     return row
         raise NotFound(f"no article {ident} in snapshot {self.resolve(at)}")
 
-    def version(self, key: str) -> dict:
-        return json.loads(gzip.decompress(self.bucket.get(key)))
+    def version(self, entry: IndexEntry) -> Version:
+        return read_version(self.bucket, entry)
 
-    def article(self, ident: int | str, at: int | str | datetime | None = None) -> dict:
-        """The article as it was at a snapshot (latest by default): its version document plus index fields."""
-        row = self.entry(ident, at)
-        return {
-            **self.version(row["key"]),
-            "aliases": row.get("aliases", []),
-            "translations": row.get("translations", {}),
-        }
+    def article(self, ident: int | str, at: int | str | datetime | None = None) -> Version:
+        """The article as it was at a snapshot (latest by default), verified; its URLs are in `entry`."""
+        return self.version(self.entry(ident, at))
 
-    def history(self, ident: int | str) -> list[dict]:
-        """Every version of an article, oldest first, tombstones included."""
-        row = self.entry(ident)
-        versions, key = [], row["key"]
-        while key:
-            doc = self.version(key)
-            versions.append(doc)
-            key = doc.get("previous")
+    def history(self, ident: int | str) -> list[Version]:
+        """Every version of an article, oldest first, tombstones included; each step verified."""
+        version: Version | None = self.version(self.entry(ident))
+        versions = []
+        while version is not None:
+            versions.append(version)
+            version = read_previous(self.bucket, version)
         return versions[::-1]
 
     def diff(self, ident: int | str, old: int | None = None, new: int | None = None) -> str:
         """Unified diff of two versions' text (default: the last two)."""
-        versions = {v["version"]: v for v in self.history(ident)}
+        versions = {v.version: v for v in self.history(ident)}
         numbers = sorted(versions)
         new = new or numbers[-1]
         old = old or (numbers[-2] if len(numbers) > 1 else numbers[-1])
@@ -152,15 +181,14 @@ class Archive:
             difflib.unified_diff(
                 _lines(a),
                 _lines(b),
-                fromfile=f"{ident}@v{old} ({a['status']})",
-                tofile=f"{ident}@v{new} ({b['status']})",
+                fromfile=f"{ident}@v{old} ({a.status})",
+                tofile=f"{ident}@v{new} ({b.status})",
             )
         )
 
 
-def _lines(version: dict) -> list[str]:
-    title = (version.get("metadata") or {}).get("title") or ""
-    text = version.get("text") or ""
-    return (
-        [line + "\n" for line in [f"# {title}", "", *text.split("\n")]] if version["status"] == "live" else []
-    )
+def _lines(version: Version) -> list[str]:
+    if version.status != "live":
+        return []
+    title = version.metadata.title if version.metadata else ""
+    return [line + "\n" for line in [f"# {title or ''}", "", *(version.text or "").split("\n")]]

@@ -26,6 +26,7 @@ from trafilatura.xml import xmltotxt
 from warcio.archiveiterator import ArchiveIterator
 
 from . import site_rules
+from .documents import FORMAT, FetchRecord, decode
 from .metadata import extract_metadata
 
 EXTRACTOR = {"name": "trafilatura", "version": trafilatura.__version__, "rules": site_rules.RULES_VERSION}
@@ -235,8 +236,10 @@ def _identity(record: dict) -> dict:
         "warc_offset",
         "warc_record_id",
         "http_status",
+        "base_seq",
+        "reextract_of",
     )
-    return {k: record.get(k) for k in keys}
+    return {"format": FORMAT} | {k: record.get(k) for k in keys}
 
 
 def bounded_map(executor: ProcessPoolExecutor, fn, items: Iterable, window: int) -> Iterator:
@@ -258,8 +261,9 @@ def clean_run(
     workers = workers or os.cpu_count() or 1
 
     def tasks() -> Iterator[tuple]:
-        with open(records_path, encoding="utf-8") as handle:
-            for line in handle:
+        with open(records_path, "rb") as handle:
+            for number, line in enumerate(handle, 1):
+                decode(FetchRecord, line, f"{records_path.name} line {number}")  # refuse malformed input
                 record = json.loads(line)
                 if record["status"] in ("fetched", "redirected") and record.get("warc_file"):
                     stats.pages += 1

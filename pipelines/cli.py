@@ -31,9 +31,23 @@ At = Annotated[
 ]
 
 
+_invocation: dict = {}  # this invocation's global options, and its settings once read (reset by the callback)
+
+
 @app.callback()
-def _group() -> None:
+def _group(
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file",
+            dir_okay=False,
+            help="Settings from this NAME=value file (BRIEFS_S3_*, AWS_*, BRIEFS_*): it wins over the environment",
+        ),
+    ] = None,
+) -> None:
     """Archive InSight Crime's news briefs and read the archive back."""
+    _invocation.clear()
+    _invocation["env_file"] = env_file
 
 
 @contextmanager
@@ -47,21 +61,39 @@ def clear_errors():
     try:
         yield
     except (NotFound, StorageError, UnreadablePage, CrawlFailed, OSError, ValueError) as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False)
+        console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
+
+
+def _settings():
+    """This invocation's settings (``--env-file``, else the environment; see ``pipelines.settings``), read once.
+    When nothing is configured and the local stack's file stands in, one line on stderr says so."""
+    from pipelines.settings import Settings, local_stack_file
+
+    state = _invocation
+    if "settings" not in state:
+        state["settings"] = Settings.from_env(env_file=state.get("env_file"))
+        if state["settings"].local_stack:
+            typer.echo(
+                f"using the local stack's storage ({local_stack_file()}): set BRIEFS_S3_* or --env-file to "
+                "choose another",
+                err=True,
+            )
+    return state["settings"]
 
 
 def _archive():
     from pipelines.archive import Archive
 
-    return Archive.from_env()
+    return Archive.from_settings(_settings())
 
 
 @contextmanager
-def _site(offline: bool, simulate_days: int, posts: int):
-    """The live site, or the simulator (optionally after `simulate_days` of news) on 127.0.0.1."""
+def _site(offline: bool, simulate_days: int, posts: int, configured: bool = False):
+    """The live site (with `configured`: the settings' site, BRIEFS_SITE), or the simulator (optionally after
+    `simulate_days` of news) on 127.0.0.1."""
     if not offline:
-        yield SITE, None
+        yield (_settings().site if configured else SITE), None
         return
     from infra.simulator import Simulator, Site
 
@@ -138,14 +170,15 @@ def run(
     workdir: Annotated[Path | None, typer.Option(help="Scratch directory (default: a temporary one)")] = None,
 ) -> None:
     """crawl -> clean -> commit once, without Airflow: the archive gains one snapshot."""
+    from pipelines.commit import read_head
     from pipelines.run import run_once
     from spiders.runner import CrawlJob
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    with clear_errors(), _site(offline, simulate_days, posts) as (site, simulator):
+    with clear_errors(), _site(offline, simulate_days, posts, configured=True) as (site, simulator):
         archive = _archive()
         archive.bucket.check()
-        has_mark = archive.snapshot_refs() and archive.manifest().get("high_water")
+        has_mark = bool(read_head(archive.bucket).high_water)
         since = None if has_mark else _first_offline_since(simulator, mode)
         run_id = "manual-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         job = CrawlJob(
@@ -156,7 +189,7 @@ def run(
             since=since,
             after=after,
             before=before,
-            polite=not offline,
+            polite=not offline and _settings().polite,
         )
         with (
             tempfile.TemporaryDirectory(prefix="briefs-run-") as tmp,
@@ -172,18 +205,22 @@ def stage(
     name: Annotated[str, typer.Argument(help="crawl, clean or commit")],
     run_id: Annotated[str, typer.Option(help="The run's id (its staging prefix in the bucket)")],
     workdir: Annotated[Path, typer.Option(help="Local scratch directory of this stage")],
-    site: Annotated[str, typer.Option()] = SITE,
+    site: Annotated[str | None, typer.Option(help="Default: the settings' site (BRIEFS_SITE)")] = None,
     mode: Annotated[str, typer.Option()] = "reconcile",
     after: Annotated[str | None, typer.Option()] = None,
     before: Annotated[str | None, typer.Option()] = None,
-    polite: Annotated[bool, typer.Option()] = True,
+    polite: Annotated[bool | None, typer.Option(help="Default: the settings' (BRIEFS_POLITE)")] = None,
 ) -> None:
     """Run one stage of a run on its own, as an Airflow task would (for drills, benchmarks and fault tests)."""
     from pipelines import run as stages
+    from pipelines.documents import to_builtins
     from spiders.runner import CrawlJob
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     with clear_errors():
+        settings = _settings()
+        site = site or settings.site
+        polite = settings.polite if polite is None else polite
         bucket = _archive().bucket
         if name == "crawl":
             job = CrawlJob(
@@ -201,7 +238,11 @@ def stage(
             result = stages.stage_clean(bucket, run_id, workdir, site)
         elif name == "commit":
             commit = stages.stage_commit(bucket, run_id, workdir, {"mode": mode, "site": site})
-            result = {"snapshot": commit.seq, "created": commit.created, "counts": commit.manifest["counts"]}
+            result = {
+                "snapshot": commit.seq,
+                "created": commit.created,
+                "counts": to_builtins(commit.manifest)["counts"],
+            }
         else:
             raise ValueError(f"unknown stage {name!r}: crawl, clean or commit")
     out.print_json(json.dumps(result))
@@ -210,23 +251,22 @@ def stage(
 @app.command()
 def snapshots() -> None:
     """List the archive's snapshots, newest last."""
+    from pipelines.documents import DamagedObject
+
     with clear_errors():
         archive = _archive()
-        table = Table("snapshot", "committed (UTC)", "run", "articles", "new", "changed", "gone", "aliased")
-        for ref in archive.snapshot_refs():
-            m = archive.manifest(ref.seq)
-            c = m["counts"]
-            table.add_row(
-                str(ref.seq),
-                m["created_at"],
-                m["run_id"],
-                str(c["articles"]),
-                str(c["new"]),
-                str(c["changed"]),
-                str(c["gone"]),
-                str(c["aliased"]),
-            )
+        columns = ("articles", "new", "changed", "removed", "aliased", "superseded")
+        table = Table("snapshot", "committed (UTC)", "run", *columns)
+        seqs = archive.seqs()
+        for seq in seqs:
+            m = archive.manifest(seq)
+            table.add_row(str(seq), m.created_at, m.run_id, *(str(getattr(m.counts, c)) for c in columns))
         out.print(table)
+        missing = sorted(set(range(1, seqs[-1] + 1)) - set(seqs))
+        if missing:
+            raise DamagedObject(
+                f"snapshots/: snapshots {missing[:10]} are missing; run `briefs verify --full`"
+            )
 
 
 @app.command()
@@ -235,8 +275,10 @@ def snapshot(
 ) -> None:
     """Show one snapshot's manifest (counts, run, changes, WARC files)."""
     with clear_errors():
+        from pipelines.documents import to_builtins
+
         archive = _archive()
-        out.print_json(json.dumps(archive.manifest(archive.resolve(at))))
+        out.print_json(json.dumps(to_builtins(archive.manifest(archive.resolve(at)))))
 
 
 @app.command()
@@ -246,22 +288,27 @@ def article(
     fmt: Annotated[str, typer.Option("--format", help="text, markdown or json")] = "text",
 ) -> None:
     """Print an article as it was at a snapshot (latest by default)."""
+    from pipelines.documents import to_builtins
+
     with clear_errors():
-        doc = _archive().article(ident, at)
+        archive = _archive()
+        entry = archive.entry(ident, at)
+        doc = archive.version(entry)
         if fmt == "json":
-            out.print_json(json.dumps(doc, ensure_ascii=False))
-        elif doc["status"] == "gone":
+            urls = {"aliases": entry.aliases, "translations": entry.translations}
+            out.print_json(json.dumps(to_builtins(doc) | urls, ensure_ascii=False))
+        elif doc.status == "gone":
             out.print(
-                f"article {ident} was removed (version {doc['version']}, HTTP {doc['provenance']['http_status']})"
+                f"article {ident} was removed (version {doc.version}, HTTP {doc.provenance.http_status})"
             )
         else:
-            meta = doc["metadata"]
+            meta = doc.metadata
             out.print(
-                f"[bold]{meta['title']}[/]\n{', '.join(meta['authors'])} · {meta['published']} · v{doc['version']}"
-                f" · {doc['url']}\n",
+                f"[bold]{meta.title}[/]\n{', '.join(meta.authors)} · {meta.published} · v{doc.version}"
+                f" · {doc.url}\n",
                 highlight=False,
             )
-            typer.echo(doc["markdown"] if fmt == "markdown" else doc["text"])
+            typer.echo(doc.markdown if fmt == "markdown" else doc.text)
 
 
 @app.command()
@@ -271,12 +318,12 @@ def history(ident: Annotated[str, typer.Argument(help="Post id or URL")]) -> Non
         table = Table("version", "status", "fetched", "run", "title", "fingerprint")
         for v in _archive().history(ident):
             table.add_row(
-                str(v["version"]),
-                v["status"],
-                v["provenance"]["fetched_at"] or "",
-                v["provenance"]["run_id"],
-                (v.get("metadata") or {}).get("title") or "",
-                v["fingerprint"][:12],
+                str(v.version),
+                v.status,
+                v.provenance.fetched_at or "",
+                v.provenance.run_id,
+                (v.metadata.title if v.metadata else None) or "",
+                v.fingerprint[:12],
             )
         out.print(table)
 
@@ -308,10 +355,59 @@ def export(
     with clear_errors():
         archive = _archive()
         seq = archive.resolve(at)
-        with Progress(console=console) as progress:
+        with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"snapshot {seq}", total=count(archive, seq, include_gone))
             rows = export_snapshot(archive, seq, path, fmt, include_gone, lambda n: progress.advance(task, n))
         console.print(f"[green]exported[/] {rows} articles of snapshot {seq} to {path}")
+
+
+@app.command()
+def verify(
+    at: Annotated[
+        int | None, typer.Option("--at", help="The snapshot to check (default: the newest)")
+    ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Every snapshot, object, digest and history link")
+    ] = False,
+    show: Annotated[int, typer.Option(help="Print at most this many problems and orphans")] = 20,
+) -> None:
+    """Check the chain, every reference and every digest; exit 1 on any damage."""
+    from pipelines.verify import verify as check
+
+    with clear_errors():
+        report = check(_archive().bucket, at=at, full=full)
+    for line in report.problems[:show]:
+        console.print(f"[red]damaged:[/] {line}", highlight=False, soft_wrap=True)
+    for key in report.orphans[:show]:
+        console.print(f"orphan: {key}", highlight=False, soft_wrap=True)
+    out.print_json(json.dumps(report.summary()))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def gc(
+    apply: Annotated[bool, typer.Option("--apply", help="Delete (default: only list what would go)")] = False,
+    grace: Annotated[str, typer.Option(help="Keep anything younger than this: 7d, 12h, 30m")] = "7d",
+    show: Annotated[int, typer.Option(help="List at most this many keys")] = 20,
+) -> None:
+    """Remove objects no snapshot references (crashed commits, old staging), after a grace period."""
+    from pipelines import gc as collector
+
+    with clear_errors():
+        period = collector.parse_grace(grace)
+        bucket = _archive().bucket
+        found = collector.collect(bucket, period)
+        for candidate in found.candidates[:show]:
+            console.print(
+                f"{'deleting' if apply else 'would delete'}: {candidate.key} ({candidate.why})",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if apply:
+            for _ in collector.apply(bucket, found, period):
+                pass
+    out.print_json(json.dumps(found.summary()))
 
 
 @app.command("clean-html")

@@ -1,223 +1,111 @@
-"""Dedupe and commit: cleaned records become immutable versions and one new point-in-time snapshot.
+"""Commit: one run's observations become immutable versions and one new point-in-time snapshot.
 
-The commit point is a create-only write of ``snapshots/{seq}.json``. Everything it references (WARC files, version
-objects, the index) is written first under keys that never change meaning, so:
+The commit point is a create-only write of ``snapshots/{seq}.json``. Everything it references is written first,
+under content-addressed keys, so:
 
-- a crash at any point leaves no visible snapshot, only unreferenced objects that a retry reuses;
-- two commits racing for the same ``seq`` cannot both win: the loser re-reads the new head and rebases;
-- re-committing a run that already committed returns that snapshot instead of writing another.
+- a crash at any point leaves no visible snapshot, only unreferenced objects (``briefs gc`` removes them);
+- two commits racing for the same ``seq`` cannot both win (412, or AWS's 409): the loser re-reads the head and
+  plans again, and the causality rules of ``pipelines.plan`` keep an older observation from replacing a newer one;
+- a retried commit of the same staged input finds its receipt (``commits/{run}/``, written before the manifest)
+  with one listing, however many snapshots came after it, and returns that snapshot;
+- reprocessing a run (same run id, new observations) commits what differs from the head, and is a no-op when
+  nothing does.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
+
 from . import chaos, layout
 from .clean import EXTRACTOR
-from .storage import AlreadyExists, Bucket, StorageError, jsonl_gz
+from .documents import (
+    FORMAT,
+    CleanedRecord,
+    CommitReceipt,
+    DamagedObject,
+    Extractor,
+    IndexRef,
+    Manifest,
+    digest,
+    encode,
+)
+from .plan import Head, Plan, plan
+from .storage import AlreadyExists, Bucket, StorageError
+from .verified import check_link, read_index, read_manifest
 
 log = logging.getLogger("insight_briefs.commit")
 SITE = "insightcrime"
-IDEMPOTENCY_LOOKBACK = 10  # manifests searched for this run's id before committing again
 
 
 class CommitConflict(StorageError):
     """Other commits kept winning the race for the next snapshot; nothing of this run is visible."""
 
 
-def article_id(record: dict) -> str:
-    """Identity: the WordPress post id; a page without one is known by its canonical URL."""
-    if record.get("post_id") is not None:
-        return str(record["post_id"])
-    return "u" + hashlib.sha1(record["url"].encode()).hexdigest()[:12]
-
-
-@dataclass
-class Head:
-    seq: int
-    manifest: dict | None
-    index: dict[str, dict]
-
-
 @dataclass
 class CommitResult:
     seq: int
-    manifest: dict
+    manifest: Manifest
     created: bool
     versions_written: int = 0
     objects_written: int = 0
     bytes_written: int = 0
 
 
-@dataclass
-class _Plan:
-    index: dict[str, dict]
-    versions: dict[str, dict] = field(default_factory=dict)  # key -> version document
-    changes: dict[str, list] = field(
-        default_factory=lambda: {"new": [], "changed": [], "gone": [], "aliased": []}
-    )
-    counts: dict[str, int] = field(
-        default_factory=lambda: {
-            "unchanged": 0,
-            "not_modified": 0,
-            "failed": 0,
-            "gone_unknown": 0,
-            "rejected_empty": 0,
-        }
-    )
+def snapshot_seqs(bucket: Bucket) -> list[int]:
+    """Every committed snapshot number, ascending (one listing)."""
+    return sorted(s for o in bucket.list("snapshots/") if (s := layout.snapshot_seq(o["key"])) is not None)
 
 
 def read_head(bucket: Bucket) -> Head:
-    keys = [o["key"] for o in bucket.list("snapshots/") if layout.snapshot_seq(o["key"]) is not None]
-    if not keys:
-        return Head(0, None, {})
-    manifest = bucket.get_json(keys[-1])
-    rows = bucket.get_jsonl_gz(manifest["index"]["key"])
-    return Head(manifest["seq"], manifest, {row["article_id"]: row for row in rows})
+    """The newest snapshot, verified: its manifest, its link to its parent, and its index."""
+    seqs = snapshot_seqs(bucket)
+    if not seqs:
+        return Head(0, {})
+    if seqs != list(range(1, len(seqs) + 1)):
+        missing = sorted(set(range(1, seqs[-1] + 1)) - set(seqs))
+        raise DamagedObject(
+            f"snapshots/: the chain has gaps (missing {missing[:5]}); run `briefs verify --full`"
+        )
+    snapshot = read_manifest(bucket, seqs[-1])
+    manifest = snapshot.manifest
+    if manifest.parent:
+        check_link(manifest, read_manifest(bucket, manifest.parent))
+    return Head(
+        manifest.seq,
+        read_index(bucket, manifest),
+        snapshot.sha256,
+        manifest.created_at,
+        dict(manifest.high_water),
+        manifest.index.key,
+    )
 
 
-def _version_doc(record: dict, entry: dict | None, run_id: str, status: str) -> tuple[str, dict]:
-    version = (entry["version"] if entry else 0) + 1
-    previous = entry["key"] if entry else None
-    fp = record.get("fingerprint") if status == "live" else "gone:" + (entry["fingerprint"] if entry else "")
-    key = layout.version_key(article_id(record), version, fp, previous)
-    doc = {
-        "format": layout.FORMAT,
-        "site": SITE,
-        "article_id": article_id(record),
-        "post_id": record.get("post_id"),
-        "version": version,
-        "previous": previous,
-        "status": status,
-        "fingerprint": fp,
-        "url": record["url"],
-        "edition": record.get("edition"),
-        "provenance": {
-            "run_id": run_id,
-            "fetched_at": record.get("fetched_at"),
-            "http_status": record.get("http_status"),
-            "warc": record.get("warc_key")
-            or (layout.warc_key(run_id, record["warc_file"]) if record.get("warc_file") else None),
-            "warc_offset": record.get("warc_offset"),
-            "warc_record_id": record.get("warc_record_id"),
-        },
-    }
-    if status == "live":
-        doc |= {k: record.get(k) for k in ("text", "markdown", "metadata", "extractor", "quality")}
-    return key, doc
+def typed_records(records: Iterable[CleanedRecord | dict]) -> list[CleanedRecord]:
+    """Cleaned records, validated: a malformed one stops the commit with its position, never half-commits."""
+    typed = []
+    for number, record in enumerate(records, 1):
+        if isinstance(record, CleanedRecord):
+            typed.append(record)
+            continue
+        try:
+            typed.append(msgspec.convert(record, CleanedRecord))
+        except msgspec.ValidationError as exc:
+            raise DamagedObject(f"cleaned record {number}: {exc}") from None
+    return typed
 
 
-def _entry(
-    record: dict, previous: dict | None, key: str, version: int, status: str, fingerprint: str
-) -> dict:
-    meta = record.get("metadata") or {}
-    old = previous or {}
-    aliases = set(old.get("aliases", [])) | set(record.get("aliases") or [])
-    if old.get("url") and old["url"] != record["url"]:
-        aliases.add(old["url"])
-    same = {k: old[k] for k in ("pack", "pack_line") if k in old and old.get("key") == key}
-    return same | {
-        "article_id": article_id(record),
-        "post_id": record.get("post_id"),
-        "edition": record.get("edition"),
-        "url": record["url"],
-        "aliases": sorted(aliases - {record["url"]}),
-        "translations": record.get("translations") or old.get("translations") or {},
-        "status": status,
-        "version": version,
-        "key": key,
-        "fingerprint": fingerprint,
-        "title": meta.get("title", old.get("title")),
-        "published": meta.get("published", old.get("published")),
-        "modified": meta.get("modified", old.get("modified")),
-        "etag": record.get("etag") or old.get("etag"),
-        "last_modified": record.get("last_modified") or old.get("last_modified"),
-    }
-
-
-def plan(head: Head, records: Iterable[dict], run_id: str) -> _Plan:
-    """Decide, per cleaned record, whether it is a new version, a tombstone, an alias or nothing."""
-    result = _Plan(index=dict(head.index))
-    for record in records:
-        status = record.get("status")
-        aid = article_id(record) if record.get("url") else None
-        entry = result.index.get(aid) if aid else None
-        if status in ("fetched", "redirected") and "empty_body" in (record.get("quality") or []):
-            result.counts["rejected_empty"] += (
-                1  # a layout change must not overwrite a good version with nothing
-            )
-        elif status in ("fetched", "redirected") and record.get("fingerprint"):
-            if entry and entry["status"] == "live" and entry["fingerprint"] == record["fingerprint"]:
-                updated = _entry(record, entry, entry["key"], entry["version"], "live", entry["fingerprint"])
-                if updated["url"] != entry["url"]:
-                    result.changes["aliased"].append(aid)
-                result.counts["unchanged"] += 1
-                result.index[aid] = updated
-                continue
-            key, doc = _version_doc(record, entry, run_id, "live")
-            result.versions[key] = doc
-            result.changes["changed" if entry else "new"].append(aid)
-            result.index[aid] = _entry(record, entry, key, doc["version"], "live", record["fingerprint"])
-        elif status == "gone":
-            if not entry:
-                result.counts["gone_unknown"] += 1
-                continue
-            if entry["status"] == "gone":
-                continue
-            key, doc = _version_doc({**record, "url": entry["url"]}, entry, run_id, "gone")
-            result.versions[key] = doc
-            result.changes["gone"].append(aid)
-            gone = _entry(
-                {**record, "url": entry["url"], "metadata": {}},
-                entry,
-                key,
-                doc["version"],
-                "gone",
-                doc["fingerprint"],
-            )
-            result.index[aid] = gone
-        elif status == "not_modified":
-            result.counts["not_modified"] += 1
-        else:
-            result.counts["failed"] += 1
-    return result
-
-
-def _dumps(doc: dict) -> str:
-    return json.dumps(doc, ensure_ascii=False, sort_keys=True)
-
-
-def _pack_versions(work: _Plan) -> str | None:
-    """All of this commit's versions in one gzip JSONL as well: exports read a pack instead of N objects."""
-    if not work.versions:
-        return None
-    keys = sorted(work.versions)
-    digest = hashlib.sha256("\n".join(_dumps(work.versions[k]) for k in keys).encode()).hexdigest()
-    pack_key = layout.pack_key(digest)
-    lines = {key: n for n, key in enumerate(keys)}
-    for entry in work.index.values():
-        if entry["key"] in lines:
-            entry["pack"], entry["pack_line"] = pack_key, lines[entry["key"]]
-    return pack_key
-
-
-def _find_committed(bucket: Bucket, head: Head, run_id: str) -> dict | None:
-    manifest, seen = head.manifest, 0
-    while manifest and seen < IDEMPOTENCY_LOOKBACK:
-        if manifest.get("run_id") == run_id:
-            return manifest
-        if not manifest.get("parent"):
-            return None
-        manifest, seen = bucket.get_json(layout.snapshot_key(manifest["parent"])), seen + 1
-    return None
+def input_digest(records: list[CleanedRecord], high_water: dict[str, str]) -> str:
+    """What a commit was asked to do: equal staged input, equal digest (how a retry knows itself)."""
+    lines = [encode(r) for r in records] + [encode(dict(sorted(high_water.items())))]
+    return digest(b"\n".join(lines))
 
 
 def upload_warcs(bucket: Bucket, run_id: str, warc_dir: Path | None, hook=lambda key: None) -> list[str]:
@@ -232,10 +120,16 @@ def upload_warcs(bucket: Bucket, run_id: str, warc_dir: Path | None, hook=lambda
     return keys
 
 
+def staged_warcs(bucket: Bucket, run_id: str) -> list[str]:
+    """The run's WARC files already in the bucket (the crawl task uploaded them)."""
+    prefix = layout.warc_key(run_id, "")
+    return [o["key"] for o in bucket.list(prefix) if o["key"].endswith(".warc.gz")]
+
+
 def commit_run(
     bucket: Bucket,
     run_id: str,
-    records: list[dict],
+    records: Iterable[CleanedRecord | dict],
     run_info: dict,
     warc_dir: Path | None = None,
     high_water: dict | None = None,
@@ -245,97 +139,134 @@ def commit_run(
 ) -> CommitResult:
     """Commit one run's cleaned records as the next snapshot (see the module docstring for the guarantees)."""
     hook = before_write or chaos.commit_hook() or (lambda key: None)
+    typed = typed_records(records)
+    high_water = {k: v for k, v in (high_water or {}).items() if v}
+    wanted = input_digest(typed, high_water)
     bucket.check()
-    warc_keys = upload_warcs(bucket, run_id, warc_dir, hook)
+    bucket.ensure_create_only()
+    warc_keys = upload_warcs(bucket, run_id, warc_dir, hook) if warc_dir else staged_warcs(bucket, run_id)
     for _attempt in range(max_attempts):
         head = read_head(bucket)
-        done = _find_committed(bucket, head, run_id)
-        if done:
-            log.info("run %s already committed as snapshot %s", run_id, done["seq"])
-            return CommitResult(done["seq"], done, created=False)
-        work = plan(head, records, run_id)
-
-        pack_key = _pack_versions(work)
-
-        def put(item: tuple[str, bytes]) -> int:
-            key, body = item
-            hook(key)
-            try:
-                bucket.put(key, body, "application/json", create_only=True)
-                return len(body)
-            except AlreadyExists:
-                return 0  # same key, same content: written by an earlier attempt of this commit
-
-        bodies = {k: gzip.compress(_dumps(doc).encode(), mtime=0) for k, doc in sorted(work.versions.items())}
-        with ThreadPoolExecutor(threads) as pool:
-            sizes = [n for n in pool.map(put, bodies.items()) if n]
-        written = {"objects": len(sizes), "bytes": sum(sizes), "versions": len(sizes)}
-        rows = [work.index[k] for k in sorted(work.index, key=lambda a: (len(a), a))]
-        index_body = jsonl_gz(rows)
-        index_sha = hashlib.sha256(index_body).hexdigest()
-        index_key = layout.index_key(index_sha)
-        extra = []
-        if pack_key:
-            extra.append((pack_key, jsonl_gz([work.versions[k] for k in sorted(work.versions)])))
-        if not head.manifest or head.manifest["index"]["key"] != index_key:
-            extra.append((index_key, index_body))
-        for item in extra:
-            size = put(item)
-            written["objects"] += bool(size)
-            written["bytes"] += size
-        manifest = _manifest(head, run_id, run_info, work, rows, index_key, index_sha, warc_keys, high_water)
-        snapshot = layout.snapshot_key(manifest["seq"])
+        earlier = _earlier_commits(bucket, run_id)
+        for manifest in earlier:
+            if manifest.input_sha256 == wanted:
+                log.info("run %s already committed this input as snapshot %s", run_id, manifest.seq)
+                return CommitResult(manifest.seq, manifest, created=False)
+        work = plan(head, typed, run_id, SITE)
+        if earlier and not work.changes_anything:
+            log.info(
+                "run %s reprocessed: nothing differs from snapshot %s; no new snapshot", run_id, head.seq
+            )
+            return CommitResult(earlier[-1].seq, earlier[-1], created=False)
+        written = _write_objects(bucket, work, hook, threads, head)
+        manifest = _manifest(head, run_id, wanted, run_info, work, written, warc_keys, high_water)
+        receipt = CommitReceipt(format=FORMAT, run_id=run_id, input_sha256=wanted, seq=manifest.seq)
+        receipt_key = layout.receipt_key(run_id, manifest.seq, wanted)
+        hook(receipt_key)
+        bucket.put(receipt_key, encode(receipt), "application/json")
+        snapshot = layout.snapshot_key(manifest.seq)
         hook(snapshot)
         try:
-            bucket.put_json(snapshot, manifest, create_only=True)
-        except AlreadyExists:
-            log.info("snapshot %s was taken by a concurrent commit; rebasing", manifest["seq"])
+            bucket.put(snapshot, encode(manifest), "application/json", create_only=True)
+        except AlreadyExists:  # 412, or 409 from a store that saw the race in flight
+            log.info(
+                "snapshot %s was taken by a concurrent commit; re-planning on the new head", manifest.seq
+            )
             continue
-        written["objects"] += 1
-        log.info("committed snapshot %s: %s", manifest["seq"], manifest["counts"])
+        log.info("committed snapshot %s: %s", manifest.seq, msgspec.to_builtins(manifest.counts))
         return CommitResult(
-            manifest["seq"], manifest, True, written["versions"], written["objects"], written["bytes"]
+            manifest.seq, manifest, True, written["versions"], written["objects"] + 2, written["bytes"]
         )
     raise CommitConflict(
         f"gave up after {max_attempts} attempts: other commits kept taking the next snapshot"
     )
 
 
+def _earlier_commits(bucket: Bucket, run_id: str) -> list[Manifest]:
+    """Snapshots this run id already committed, oldest first, found through its receipts (one listing)."""
+    manifests = {}
+    for obj in bucket.list(layout.receipts_prefix(run_id)):
+        parts = layout.receipt_parts(obj["key"])
+        if parts is None or parts[0] in manifests:
+            continue
+        try:
+            manifest = read_manifest(bucket, parts[0]).manifest
+        except DamagedObject:
+            if bucket.exists(layout.snapshot_key(parts[0])):
+                raise
+            continue  # the attempt never reached its manifest: a crash, or a race lost before writing
+        if manifest.run_id == run_id and manifest.input_sha256.startswith(parts[1]):
+            manifests[parts[0]] = manifest
+    return [manifests[seq] for seq in sorted(manifests)]
+
+
+def _write_objects(bucket: Bucket, work: Plan, hook, threads: int, head: Head) -> dict:
+    """Versions, their pack, then the index: plain PUTs of content-addressed keys (a retry rewrites the same
+    bytes, which also refreshes their age for gc's grace period)."""
+    keys = sorted(work.versions)
+    lines = [encode(work.versions[k]) for k in keys]
+    pack_body = gzip.compress(b"".join(line + b"\n" for line in lines), mtime=0) if keys else b""
+    pack = layout.pack_key(digest(pack_body)) if keys else None
+    for line_number, key in enumerate(keys):
+        aid = work.versions[key].article_id
+        work.index[aid] = msgspec.structs.replace(work.index[aid], pack=pack, pack_line=line_number)
+    rows = [work.index[k] for k in sorted(work.index, key=lambda a: (len(a), a))]
+    index_body = gzip.compress(b"".join(encode(r) + b"\n" for r in rows), mtime=0)
+    index_sha = digest(index_body)
+    bodies = [(key, gzip.compress(line, mtime=0)) for key, line in zip(keys, lines, strict=True)]
+    extra = [(pack, pack_body)] if pack else []
+    if layout.index_key(index_sha) != head.index_key:
+        extra.append((layout.index_key(index_sha), index_body))
+
+    def put(item: tuple[str, bytes]) -> int:
+        key, body = item
+        hook(key)
+        bucket.put(key, body, "application/json" if key.endswith(".json") else "application/gzip")
+        return len(body)
+
+    with ThreadPoolExecutor(threads) as pool:
+        sizes = list(pool.map(put, bodies))
+    sizes += [put(item) for item in extra]
+    return {
+        "versions": len(bodies),
+        "objects": len(sizes),
+        "bytes": sum(sizes),
+        "pack": pack,
+        "index": IndexRef(key=layout.index_key(index_sha), sha256=index_sha, articles=len(rows)),
+    }
+
+
 def _manifest(
     head: Head,
     run_id: str,
+    input_sha: str,
     run_info: dict,
-    work: _Plan,
-    rows: list[dict],
-    index_key: str,
-    index_sha: str,
+    work: Plan,
+    written: dict,
     warc_keys: list[str],
-    high_water: dict | None,
-) -> dict:
-    marks = dict((head.manifest or {}).get("high_water", {}))
-    for edition, mark in (high_water or {}).items():
-        if mark and (edition not in marks or mark > marks[edition]):
+    high_water: dict[str, str],
+) -> Manifest:
+    marks = dict(head.high_water)
+    for edition, mark in high_water.items():
+        if edition not in marks or mark > marks[edition]:
             marks[edition] = mark
-    live = sum(r["status"] == "live" for r in rows)
-
-    return {
-        "format": layout.FORMAT,
-        "site": SITE,
-        "seq": head.seq + 1,
-        "parent": head.seq or None,
-        "run_id": run_id,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "run": run_info,
-        "index": {"key": index_key, "sha256": index_sha, "articles": len(rows)},
-        "counts": {
-            "articles": len(rows),
-            "live": live,
-            "gone": len(rows) - live,
-            **{k: len(v) for k, v in work.changes.items()},
-            **work.counts,
-        },
-        "changes": work.changes,
-        "high_water": marks,
-        "warc": warc_keys,
-        "extractor": EXTRACTOR,
-    }
+    cited = {v.provenance.warc for v in work.versions.values() if v.provenance.warc}
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return Manifest(
+        format=FORMAT,
+        site=SITE,
+        seq=work.seq,
+        parent=head.seq or None,
+        parent_sha256=head.sha256,
+        run_id=run_id,
+        input_sha256=input_sha,
+        created_at=max(now, head.created_at or now),  # monotonic along the chain: `--at DATE` bisects it
+        run=run_info,
+        index=written["index"],
+        counts=work.typed_counts(),
+        changes=work.typed_changes(),
+        high_water=marks,
+        warc=sorted(set(warc_keys) | cited),
+        packs=[written["pack"]] if written["pack"] else [],
+        extractor=Extractor(**EXTRACTOR),
+    )

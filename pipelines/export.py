@@ -1,9 +1,15 @@
-"""Export a snapshot's articles to gzip JSONL or Parquet: one row per article current at that snapshot."""
+"""Export a snapshot's articles to gzip JSONL or Parquet: one row per article current at that snapshot.
+
+Every row comes from a verified read; the file is written beside its destination and renamed into place only
+when complete, so a failed export never leaves a valid-looking partial file.
+"""
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .archive import Archive
+from .verified import versions_of
 
 SCHEMA = pa.schema(
     [
@@ -39,22 +46,6 @@ SCHEMA = pa.schema(
 BATCH = 500
 
 
-def documents(archive: Archive, entries: list[dict], threads: int) -> Iterator[tuple[dict, dict]]:
-    """(entry, version document) pairs: packed versions a pack at a time, the rest object by object."""
-    by_pack: dict[str, list[dict]] = {}
-    loose = []
-    for entry in entries:
-        (by_pack.setdefault(entry["pack"], []) if entry.get("pack") else loose).append(entry)
-    for pack, members in sorted(by_pack.items()):
-        lines = gzip.decompress(archive.bucket.get(pack)).split(b"\n")
-        for entry in members:
-            yield entry, json.loads(lines[entry["pack_line"]])
-    with ThreadPoolExecutor(threads) as pool:
-        for start in range(0, len(loose), BATCH):
-            batch = loose[start : start + BATCH]
-            yield from zip(batch, pool.map(lambda e: archive.version(e["key"]), batch), strict=True)
-
-
 def rows(
     archive: Archive,
     seq: int,
@@ -63,39 +54,40 @@ def rows(
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[dict]:
     """Flat rows, one per article current at the snapshot."""
-    entries = [e for e in archive.index(seq).values() if include_gone or e["status"] == "live"]
+    entries = [e for e in archive.index(seq).values() if include_gone or e.status == "live"]
     done = 0
-    for done, (entry, doc) in enumerate(documents(archive, entries, threads), 1):
-        meta = doc.get("metadata") or {}
-        yield {
-            "article_id": entry["article_id"],
-            "post_id": entry.get("post_id"),
-            "edition": entry.get("edition"),
-            "url": entry["url"],
-            "aliases": entry.get("aliases", []),
-            "status": entry["status"],
-            "version": entry["version"],
-            "title": meta.get("title") or entry.get("title"),
-            "authors": meta.get("authors", []),
-            "published": meta.get("published") or entry.get("published"),
-            "modified": meta.get("modified"),
-            "section": meta.get("section"),
-            "tags": meta.get("tags", []),
-            "countries": meta.get("countries", []),
-            "language": meta.get("language"),
-            "text": doc.get("text"),
-            "markdown": doc.get("markdown"),
-            "fingerprint": entry["fingerprint"],
-            "version_key": entry["key"],
-        }
-        if progress and done % 100 == 0:
-            progress(100)
+    with ThreadPoolExecutor(threads) as pool:
+        for done, (entry, doc) in enumerate(versions_of(archive.bucket, entries, pool), 1):
+            meta = doc.metadata
+            yield {
+                "article_id": entry.article_id,
+                "post_id": entry.post_id,
+                "edition": entry.edition,
+                "url": entry.url,
+                "aliases": entry.aliases,
+                "status": entry.status,
+                "version": entry.version,
+                "title": (meta.title if meta else None) or entry.title,
+                "authors": meta.authors if meta else [],
+                "published": (meta.published if meta else None) or entry.published,
+                "modified": meta.modified if meta else None,
+                "section": meta.section if meta else None,
+                "tags": meta.tags if meta else [],
+                "countries": meta.countries if meta else [],
+                "language": meta.language if meta else None,
+                "text": doc.text,
+                "markdown": doc.markdown,
+                "fingerprint": entry.fingerprint,
+                "version_key": entry.key,
+            }
+            if progress and done % 100 == 0:
+                progress(100)
     if progress:
         progress(done % 100)
 
 
 def count(archive: Archive, seq: int, include_gone: bool = False) -> int:
-    return sum(include_gone or e["status"] == "live" for e in archive.index(seq).values())
+    return sum(include_gone or e.status == "live" for e in archive.index(seq).values())
 
 
 def export_snapshot(
@@ -110,8 +102,18 @@ def export_snapshot(
     if fmt not in ("parquet", "jsonl"):
         raise ValueError(f"unknown export format {fmt!r}: parquet or jsonl")
     path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        written = _write(Path(name), rows(archive, seq, include_gone, progress=progress), fmt)
+        os.replace(name, path)
+    finally:
+        Path(name).unlink(missing_ok=True)
+    return written
+
+
+def _write(path: Path, stream: Iterator[dict], fmt: str) -> int:
     written = 0
-    stream = rows(archive, seq, include_gone, progress=progress)
     if fmt == "jsonl":
         with gzip.open(path, "wt", encoding="utf-8") as out:
             for row in stream:

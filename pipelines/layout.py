@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-
-FORMAT = "insight-briefs/1"
+import re
 
 
-def version_key(post_id: int | str, version: int, fingerprint: str, previous: str | None) -> str:
-    """Immutable article version; named by content and ancestry, so a retried commit writes the same key."""
-    digest = hashlib.sha256(f"{fingerprint}|{previous or ''}".encode()).hexdigest()[:12]
-    return f"articles/{post_id}/v{version:05d}-{digest}.json.gz"
+def version_key(article_id: str, version: int, sha256: str) -> str:
+    """Immutable article version, named by its content: a swapped object cannot pass for another."""
+    return f"articles/{article_id}/v{version:05d}-{sha256[:16]}.json.gz"
 
 
 def pack_key(sha256: str) -> str:
@@ -29,9 +26,23 @@ def snapshot_key(seq: int) -> str:
 
 
 def snapshot_seq(key: str) -> int | None:
-    name = key.rsplit("/", 1)[-1]
-    stem = name.removesuffix(".json")
-    return int(stem) if name.endswith(".json") and stem.isdigit() else None
+    match = re.fullmatch(r"snapshots/([0-9]{8})\.json", key)
+    return int(match.group(1)) if match else None
+
+
+def receipts_prefix(run_id: str) -> str:
+    return f"commits/{run_id}/"
+
+
+def receipt_key(run_id: str, seq: int, input_sha256: str) -> str:
+    """Written before the manifest it names: a retry finds its commit with one listing of its run's receipts."""
+    return f"{receipts_prefix(run_id)}{seq:08d}-{input_sha256[:16]}.json"
+
+
+def receipt_parts(key: str) -> tuple[int, str] | None:
+    """(seq, input digest prefix) from a receipt key."""
+    match = re.search(r"/([0-9]{8})-([0-9a-f]{16})\.json$", key)
+    return (int(match.group(1)), match.group(2)) if match else None
 
 
 def warc_key(run_id: str, name: str) -> str:

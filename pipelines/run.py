@@ -12,37 +12,42 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import msgspec
 
 from spiders.runner import CrawlJob, run_crawl
 from spiders.state import CrawlState, KnownPost
 
 from . import layout
-from .archive import Archive
 from .clean import clean_run
 from .commit import CommitResult, commit_run, read_head, upload_warcs
+from .documents import CleanedRecord, decode
 from .storage import Bucket
+from .verified import versions_of
 
 log = logging.getLogger("insight_briefs.run")
 
 
 def crawl_state_from_head(bucket: Bucket) -> CrawlState:
-    """What the crawler needs to know, read from the latest snapshot: the archive is the state."""
+    """What the crawler needs to know, read from the latest snapshot: the archive is the state. The head's
+    number goes along as every observation's ``base_seq`` (what the run planned against)."""
     head = read_head(bucket)
-    state = CrawlState(high_water=dict((head.manifest or {}).get("high_water", {})))
+    state = CrawlState(high_water=dict(head.high_water), base_seq=head.seq)
     for row in head.index.values():
-        if row.get("post_id") is None:
+        if row.post_id is None:
             continue
-        state.posts[row["post_id"]] = KnownPost(
-            post_id=row["post_id"],
-            edition=row.get("edition") or "en",
-            url=row["url"],
-            aliases=row.get("aliases", []),
-            etag=row.get("etag"),
-            last_modified=row.get("last_modified"),
-            modified=row.get("modified"),
-            fingerprint=row.get("fingerprint"),
-            gone=row["status"] == "gone",
+        state.posts[row.post_id] = KnownPost(
+            post_id=row.post_id,
+            edition=row.edition or "en",
+            url=row.url,
+            aliases=list(row.aliases),
+            etag=row.etag,
+            last_modified=row.last_modified,
+            modified=row.modified,
+            fingerprint=row.fingerprint,
+            gone=row.status == "gone",
         )
     return state
 
@@ -91,37 +96,39 @@ def stage_reclean(
 ) -> dict:
     """Re-extract archived pages from their WARC records with the current extractor: no request to the site.
 
-    The commit then writes a new version only where the cleaned result differs (a changed extractor or rules).
+    Each record re-extracts the *current* version's WARC record (``reextract_of``), so a re-clean can never
+    move an article back in time; the commit writes a new version only where the result differs.
     """
-    from .export import documents
-
-    entries = [e for e in read_head(bucket).index.values() if e["status"] == "live"]
+    head = read_head(bucket)
+    entries = [e for e in head.index.values() if e.status == "live"]
     entries = entries[:max_items] if max_items else entries
     crawl_dir = workdir / "crawl"
     (crawl_dir / "warc").mkdir(parents=True, exist_ok=True)
-    with open(crawl_dir / "records.jsonl", "w", encoding="utf-8") as out:
-        for entry, doc in documents(Archive(bucket), entries, threads=16):
-            source = doc.get("provenance") or {}
-            if not source.get("warc"):
+    with open(crawl_dir / "records.jsonl", "w", encoding="utf-8") as out, ThreadPoolExecutor(16) as pool:
+        for entry, doc in versions_of(bucket, entries, pool):
+            source = doc.provenance
+            if not source.warc or source.warc_offset is None:
                 continue
-            local = source["warc"].replace("/", "__")
+            local = source.warc.replace("/", "__")
             if not (crawl_dir / "warc" / local).exists():
-                bucket.download_file(source["warc"], crawl_dir / "warc" / local)
+                bucket.download_file(source.warc, crawl_dir / "warc" / local)
             record = {
-                "post_id": entry.get("post_id"),
-                "edition": entry.get("edition"),
-                "url": entry["url"],
-                "aliases": entry.get("aliases", []),
-                "translations": entry.get("translations", {}),
+                "post_id": entry.post_id,
+                "edition": entry.edition or "en",
+                "url": entry.url,
+                "aliases": entry.aliases,
+                "translations": entry.translations,
                 "status": "fetched",
                 "warc_file": local,
-                "warc_key": source["warc"],
-                "warc_offset": source["warc_offset"],
-                "warc_record_id": source.get("warc_record_id"),
-                "fetched_at": source.get("fetched_at"),
-                "http_status": source.get("http_status"),
-                "etag": entry.get("etag"),
-                "last_modified": entry.get("last_modified"),
+                "warc_key": source.warc,
+                "warc_offset": source.warc_offset,
+                "warc_record_id": source.warc_record_id,
+                "fetched_at": source.fetched_at,
+                "http_status": source.http_status,
+                "etag": entry.etag,
+                "last_modified": entry.last_modified,
+                "base_seq": head.seq,
+                "reextract_of": entry.key,
             }
             out.write(json.dumps(record) + "\n")
     cleaned = workdir / "cleaned.jsonl.gz"
@@ -135,8 +142,10 @@ def stage_commit(bucket: Bucket, run_id: str, workdir: Path, run_info: dict, **k
     if not cleaned.exists():
         workdir.mkdir(parents=True, exist_ok=True)
         bucket.download_file(layout.run_key(run_id, "cleaned.jsonl.gz"), cleaned)
-    with gzip.open(cleaned, "rt", encoding="utf-8") as handle:
-        records = [json.loads(line) for line in handle]
+    with gzip.open(cleaned, "rb") as handle:
+        records = [
+            decode(CleanedRecord, line, f"cleaned.jsonl.gz line {n}") for n, line in enumerate(handle, 1)
+        ]
     crawl_state, staged = workdir / "crawl" / "state.jsonl", layout.run_key(run_id, "crawl/state.jsonl")
     if not crawl_state.exists() and bucket.exists(staged):  # a reclean run crawls nothing: no new marks
         crawl_state.parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +176,7 @@ def run_once(
         "created": result.created,
         "crawl": crawl["fetch"],
         "clean": clean,
-        "counts": result.manifest["counts"],
+        "counts": msgspec.to_builtins(result.manifest.counts),
         "versions_written": result.versions_written,
         "bytes_written": result.bytes_written,
         "crawl_stats": crawl,

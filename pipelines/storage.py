@@ -1,16 +1,14 @@
 """S3-compatible object storage: configuration, a client with botocore's standard retries, and clear errors.
 
-Configuration comes from the environment (``BRIEFS_S3_ENDPOINT_URL``, ``BRIEFS_S3_BUCKET``, ``BRIEFS_S3_PREFIX``
-and the usual ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` / ``AWS_DEFAULT_REGION``), from an Airflow
-connection (see ``dags``), or from the local stack's ``.stack/s3.env`` written by ``infra``. Secrets are held
-only by the boto3 client: they never enter a log line, a manifest or an exception message.
+``StorageConfig`` is plain data: ``pipelines.settings.Settings`` builds it from the environment, an env file, the
+Airflow connection ``briefs_s3`` or (only when nothing is configured) the local stack's ``.stack/s3.env``. Secrets
+are held only by the config and the boto3 client: they never enter a log line, a manifest or an exception message.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
-import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,16 +17,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-LOCAL_STACK_ENV = Path(os.environ.get("BRIEFS_STACK_DIR", REPO_ROOT / ".stack")) / "s3.env"
-
-
-def read_env_file(path: Path | None) -> dict[str, str]:
-    """``NAME=value`` lines (``#`` comments), as ``infra.stack`` writes ``.stack/s3.env``."""
-    if not path or not path.exists():
-        return {}
-    pairs = (line.partition("=") for line in path.read_text().splitlines() if not line.startswith("#"))
-    return {name.strip(): value.strip() for name, sep, value in pairs if sep and name.strip()}
+_HONOURS_CREATE_ONLY: set[tuple[str | None, str]] = set()
 
 
 class StorageError(RuntimeError):
@@ -39,6 +28,15 @@ class AlreadyExists(StorageError):
     """A create-only write met an existing object (HTTP 412 on ``If-None-Match: *``)."""
 
 
+class WriteConflict(AlreadyExists):
+    """A conditional write raced another one (HTTP 409 ConditionalRequestConflict, as AWS S3 answers): the
+    caller treats it like 412, as a lost race: re-read, then decide again."""
+
+
+class MissingObject(StorageError):
+    """A key that should exist does not (HTTP 404 / NoSuchKey)."""
+
+
 @dataclass(frozen=True)
 class StorageConfig:
     bucket: str
@@ -47,27 +45,6 @@ class StorageConfig:
     region: str = "us-east-1"
     access_key: str | None = field(default=None, repr=False)
     secret_key: str | None = field(default=None, repr=False)
-
-    @classmethod
-    def from_env(cls, env: dict | None = None, stack_env: Path | None = LOCAL_STACK_ENV) -> StorageConfig:
-        """Environment first; the local stack's file fills what the environment does not set."""
-        env = dict(os.environ if env is None else env)
-        for name, value in read_env_file(stack_env).items():
-            env.setdefault(name, value)
-        bucket = env.get("BRIEFS_S3_BUCKET")
-        if not bucket:
-            raise StorageError(
-                "no bucket configured: set BRIEFS_S3_BUCKET (and BRIEFS_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, "
-                "AWS_SECRET_ACCESS_KEY), or start the local stack with `uv run python -m infra.stack up`"
-            )
-        return cls(
-            bucket=bucket,
-            prefix=env.get("BRIEFS_S3_PREFIX", "insightcrime").strip("/"),
-            endpoint_url=env.get("BRIEFS_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3") or None,
-            region=env.get("AWS_DEFAULT_REGION", "us-east-1"),
-            access_key=env.get("AWS_ACCESS_KEY_ID"),
-            secret_key=env.get("AWS_SECRET_ACCESS_KEY"),
-        )
 
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix} at {self.endpoint_url or 'AWS'}"
@@ -86,6 +63,10 @@ def _explain(exc: Exception, config: StorageConfig, operation: str, key: str = "
             return StorageError(f"bucket {config.bucket!r} does not exist ({where})")
         if code in ("PreconditionFailed", "412") or status == 412:
             return AlreadyExists(f"{key} already exists ({where})")
+        if code == "ConditionalRequestConflict" or (status == 409 and operation == "put"):
+            return WriteConflict(f"{key}: a concurrent conditional write is in progress ({where})")
+        if code in ("NoSuchKey", "404") or status == 404:
+            return MissingObject(f"missing object {key} ({where})")
         return StorageError(f"S3 error {code} (HTTP {status}) during {where}")
     return StorageError(f"S3 request failed during {where}: {type(exc).__name__}")
 
@@ -167,21 +148,55 @@ class Bucket:
 
     def get(self, relative: str) -> bytes:
         key = self.key(relative)
-        return self._call("get", key, self.client.get_object, Key=key)["Body"].read()
-
-    def exists(self, relative: str) -> bool:
+        response = self._call("get", key, self.client.get_object, Key=key)
         try:
-            self.client.head_object(Bucket=self.config.bucket, Key=self.key(relative))
-            return True
+            return response["Body"].read()
+        except (BotoCoreError, OSError) as exc:  # the connection broke mid-body
+            raise _explain(exc, self.config, "get", key) from None
+
+    def head(self, relative: str) -> dict | None:
+        """{"size", "last_modified", "etag"} of an object, or None when it does not exist."""
+        try:
+            meta = self.client.head_object(Bucket=self.config.bucket, Key=self.key(relative))
         except ClientError as exc:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-                return False
+                return None
             raise _explain(exc, self.config, "head", relative) from None
         except BotoCoreError as exc:
             raise _explain(exc, self.config, "head", relative) from None
+        return {"size": meta["ContentLength"], "last_modified": meta["LastModified"], "etag": meta["ETag"]}
+
+    def delete(self, relative: str) -> None:
+        key = self.key(relative)
+        self._call("delete", key, self.client.delete_object, Key=key)
+
+    def ensure_create_only(self) -> None:
+        """Refuse to commit on a store that ignores ``If-None-Match: *``: two racing commits would both "win".
+
+        Probed once per process and bucket: write a fresh key twice, create-only; the second must be refused.
+        """
+        where = (self.config.endpoint_url, self.config.bucket)
+        if where in _HONOURS_CREATE_ONLY:
+            return
+        probe = f"probes/{uuid.uuid4().hex}"
+        self.put(probe, b"probe", create_only=True)
+        try:
+            self.put(probe, b"probe again", create_only=True)
+        except AlreadyExists:
+            _HONOURS_CREATE_ONLY.add(where)
+            return
+        finally:
+            self.delete(probe)
+        raise StorageError(
+            f"the store at {self.config.describe()} ignores create-only writes (If-None-Match: *): a second "
+            "create-only PUT of the same key succeeded. Commits would overwrite each other; refusing to commit."
+        )
+
+    def exists(self, relative: str) -> bool:
+        return self.head(relative) is not None
 
     def list(self, relative_prefix: str) -> Iterator[dict]:
-        """Objects under a prefix, in key order: {"key": relative key, "size", "last_modified"}."""
+        """Objects under a prefix, in key order: {"key": relative key, "size", "last_modified", "etag"}."""
         paginator = self.client.get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(Bucket=self.config.bucket, Prefix=self.key(relative_prefix)):
@@ -190,6 +205,7 @@ class Bucket:
                         "key": self.relative(obj["Key"]),
                         "size": obj["Size"],
                         "last_modified": obj["LastModified"],
+                        "etag": obj.get("ETag", "").strip('"'),
                     }
         except (ClientError, BotoCoreError) as exc:
             raise _explain(exc, self.config, "list", relative_prefix) from None
@@ -212,19 +228,10 @@ class Bucket:
         except (ClientError, BotoCoreError) as exc:
             raise _explain(exc, self.config, "download", key) from None
 
-    # JSON helpers: small documents as JSON, collections as gzip JSONL (readable with zcat and pandas).
+    # Run staging keeps small plain-JSON documents (report.json); archive documents go through `documents`.
     def put_json(self, relative: str, document: dict, **kwargs) -> str:
         body = json.dumps(document, ensure_ascii=False, indent=1, sort_keys=True).encode()
         return self.put(relative, body, "application/json", **kwargs)
 
     def get_json(self, relative: str) -> dict:
         return json.loads(self.get(relative))
-
-    def get_jsonl_gz(self, relative: str) -> list[dict]:
-        return [json.loads(line) for line in gzip.decompress(self.get(relative)).splitlines() if line.strip()]
-
-
-def jsonl_gz(rows: list[dict]) -> bytes:
-    """Deterministic bytes (mtime 0) so that equal content gives equal objects."""
-    text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
-    return gzip.compress(text.encode(), mtime=0)

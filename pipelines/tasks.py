@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import statistics
 import tempfile
@@ -17,50 +16,24 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pipelines.settings import QualityThresholds, Settings
+
 log = logging.getLogger("insight_briefs.tasks")
-CONNECTION_ID = "briefs_s3"
-SITE_VARIABLE = "briefs_site"
-WEBHOOK_VARIABLE = "briefs_alert_webhook"
-LIVE_SITE = "https://insightcrime.org"
 
 
-def setting(name: str, default: str) -> str:
-    """An Airflow Variable ``briefs_<name>`` if set, else the environment's ``BRIEFS_<NAME>``, else `default`."""
-    try:
-        from airflow.sdk import Variable
-
-        value = Variable.get(f"briefs_{name}", default=None)
-    except Exception:  # outside a task (tests, CLI): no Variable API
-        value = None
-    return value if value not in (None, "") else os.environ.get(f"BRIEFS_{name.upper()}", default)
+def task_settings() -> Settings:
+    """This task's settings (connection ``briefs_s3``, Variables ``briefs_*``, environment; see
+    ``pipelines.settings``), read once per task call so that a changed Variable applies to the next task."""
+    settings = Settings.for_airflow_task()
+    if settings.local_stack:
+        log.warning("no storage configured: using the local stack's (%s)", settings.source)
+    return settings
 
 
-def storage_config():
-    """S3 settings from the Airflow connection ``briefs_s3`` (aws type, extra: endpoint_url, bucket, prefix), else
-    from the environment / local stack file. The secret stays inside the returned object."""
-    from pipelines.storage import StorageConfig
-
-    try:
-        from airflow.sdk import BaseHook
-
-        conn = BaseHook.get_connection(CONNECTION_ID)
-    except Exception:
-        return StorageConfig.from_env()
-    extra = conn.extra_dejson or {}
-    return StorageConfig(
-        bucket=extra.get("bucket") or os.environ.get("BRIEFS_S3_BUCKET", "insight-briefs"),
-        prefix=(extra.get("prefix") or os.environ.get("BRIEFS_S3_PREFIX", "insightcrime")).strip("/"),
-        endpoint_url=extra.get("endpoint_url") or None,
-        region=extra.get("region_name", "us-east-1"),
-        access_key=conn.login,
-        secret_key=conn.password,
-    )
-
-
-def _bucket():
+def _bucket(settings: Settings):
     from pipelines.storage import Bucket
 
-    return Bucket(storage_config())
+    return Bucket(settings.storage)
 
 
 def run_name(context: dict) -> str:
@@ -85,25 +58,26 @@ def crawl(context: dict, reconcile_dag: bool = False) -> dict:
     params, started = context["params"], time.time()
     if params.get("reclean_only"):
         return {"skipped": "reclean_only", "started_at": started}
+    settings = task_settings()
     start, end = _interval(context)
-    overlap = timedelta(minutes=int(setting("overlap_minutes", "60")))
+    overlap = timedelta(minutes=settings.overlap_minutes)
     editions = {"both": "en,es"}.get(params.get("editions", "both"), params.get("editions"))
     reconcile = reconcile_dag or params.get("reconcile")
     job = CrawlJob(
         out=Path("."),
         mode="reconcile" if reconcile else "window",
-        site=setting("site", LIVE_SITE),
+        site=settings.site,
         editions=editions,
         after=None if reconcile else (start - overlap).isoformat(),
         before=None if reconcile else end.isoformat(),
         include_modified=True,
         force_refetch=bool(params.get("force_refetch")),
         max_items=params.get("max_items"),
-        polite=setting("polite", "true").lower() != "false",
+        polite=settings.polite,
     )
     with tempfile.TemporaryDirectory(prefix="briefs-crawl-") as tmp:
         job.out = Path(tmp) / "crawl"
-        stats = stage_crawl(_bucket(), run_name(context), job, log)
+        stats = stage_crawl(_bucket(settings), run_name(context), job, log)
     keep = ("mode", "discovered", "discovery_requests", "fetch", "candidates", "warc_responses")
     return {"started_at": started, **{k: stats[k] for k in keep}}
 
@@ -111,14 +85,16 @@ def crawl(context: dict, reconcile_dag: bool = False) -> dict:
 def clean(context: dict) -> dict:
     from pipelines.run import stage_clean, stage_reclean
 
-    bucket, name, params = _bucket(), run_name(context), context["params"]
+    settings = task_settings()
+    bucket, name, params = _bucket(settings), run_name(context), context["params"]
     with tempfile.TemporaryDirectory(prefix="briefs-clean-") as tmp:
         if params.get("reclean_only"):
-            return stage_reclean(bucket, name, Path(tmp), setting("site", LIVE_SITE), params.get("max_items"))
-        return stage_clean(bucket, name, Path(tmp), setting("site", LIVE_SITE))
+            return stage_reclean(bucket, name, Path(tmp), settings.site, params.get("max_items"))
+        return stage_clean(bucket, name, Path(tmp), settings.site)
 
 
 def commit(context: dict, crawl_stats: dict, clean_stats: dict) -> dict:
+    from pipelines.documents import to_builtins
     from pipelines.run import stage_commit
 
     start, end = _interval(context)
@@ -132,11 +108,11 @@ def commit(context: dict, crawl_stats: dict, clean_stats: dict) -> dict:
         "clean": clean_stats,
     }
     with tempfile.TemporaryDirectory(prefix="briefs-commit-") as tmp:
-        result = stage_commit(_bucket(), run_name(context), Path(tmp), run_info)
+        result = stage_commit(_bucket(task_settings()), run_name(context), Path(tmp), run_info)
     return {
         "snapshot": result.seq,
         "created": result.created,
-        "counts": result.manifest["counts"],
+        "counts": to_builtins(result.manifest.counts),
         "versions_written": result.versions_written,
         "bytes_written": result.bytes_written,
     }
@@ -147,9 +123,14 @@ class QualityGateFailed(Exception):
 
 
 def quality_problems(
-    crawl_stats: dict, clean_stats: dict, commit_stats: dict, recent_mean_chars: list[float]
+    crawl_stats: dict,
+    clean_stats: dict,
+    commit_stats: dict,
+    recent_mean_chars: list[float],
+    thresholds: QualityThresholds,
 ) -> list[str]:
-    """The quality gate, as a pure function: every reason this run must fail (empty list: it passes)."""
+    """The quality gate, as a pure function of its inputs and `thresholds` (``Settings.quality``): every reason
+    this run must fail (empty list: it passes)."""
     problems = []
     pages = clean_stats.get("pages", 0)
     fetched = sum((crawl_stats.get("fetch") or {}).get(k, 0) for k in ("fetched", "redirected"))
@@ -157,8 +138,8 @@ def quality_problems(
         problems.append(f"{fetched} pages fetched but nothing extracted")
     quality = clean_stats.get("quality", {})
     for flag, limit in (
-        ("empty_body", float(setting("max_empty_rate", "0.2"))),
-        ("boilerplate_leak", float(setting("max_leak_rate", "0.05"))),
+        ("empty_body", thresholds.max_empty_rate),
+        ("boilerplate_leak", thresholds.max_leak_rate),
     ):
         rate = quality.get(flag, 0) / pages if pages else 0.0
         if rate > limit:
@@ -166,7 +147,7 @@ def quality_problems(
     mean = clean_stats.get("mean_chars")
     if mean and len(recent_mean_chars) >= 3 and pages >= 5:
         baseline = statistics.median(recent_mean_chars)
-        if mean < float(setting("min_body_ratio", "0.5")) * baseline:
+        if mean < thresholds.min_body_ratio * baseline:
             problems.append(
                 f"mean body length {mean:.0f} chars against {baseline:.0f} in recent runs (layout drift?)"
             )
@@ -176,29 +157,42 @@ def quality_problems(
 
 
 def verify(context: dict, crawl_stats: dict, clean_stats: dict, commit_stats: dict) -> dict:
+    """The snapshot just committed must verify (chain, index, the versions it added, packs, WARC files), and the
+    run's output must pass the quality gate."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    recent = _recent_mean_chars(_bucket(), commit_stats.get("snapshot"))
-    problems = quality_problems(crawl_stats, clean_stats, commit_stats, recent)
+    from pipelines.verify import verify as check_integrity
+
+    settings = task_settings()
+    bucket = _bucket(settings)
+    integrity = check_integrity(bucket, at=commit_stats.get("snapshot"))
+    for problem in integrity.problems:
+        log.error("integrity: %s", problem)
+    if not integrity.ok:
+        raise AirflowFailException(
+            f"snapshot {commit_stats.get('snapshot')} does not verify: {integrity.summary()}"
+        )
+    recent = _recent_mean_chars(bucket, commit_stats.get("snapshot"))
+    problems = quality_problems(crawl_stats, clean_stats, commit_stats, recent, settings.quality)
     for problem in problems:
         log.error("quality gate: %s", problem)
     if problems:
         raise AirflowFailException("quality gate failed: " + "; ".join(problems))
-    return {"passed": True, "recent_mean_chars": recent}
+    return {"passed": True, "integrity": integrity.summary(), "recent_mean_chars": recent}
 
 
 def _recent_mean_chars(bucket, seq: int | None, runs: int = 7) -> list[float]:
     """Mean body length of the last runs that cleaned pages, from their manifests (the archive's own history)."""
-    from pipelines import layout
+    from pipelines.verified import read_manifest
 
     values: list[float] = []
     current = (seq or 0) - 1
     while current > 0 and len(values) < runs:
-        manifest = bucket.get_json(layout.snapshot_key(current))
-        clean_stats = (manifest.get("run") or {}).get("clean") or {}
+        manifest = read_manifest(bucket, current).manifest
+        clean_stats = manifest.run.get("clean") or {}
         if clean_stats.get("mean_chars") and clean_stats.get("pages", 0) >= 5:
             values.append(clean_stats["mean_chars"])
-        current = manifest.get("parent") or 0
+        current = manifest.parent or 0
     return values
 
 
@@ -218,7 +212,7 @@ def report(context: dict, crawl_stats: dict, clean_stats: dict, commit_stats: di
         "duration_s": round(time.time() - started, 1) if started else None,
         "reported_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    _bucket().put_json(layout.run_key(run_name(context), "report.json"), summary)
+    _bucket(task_settings()).put_json(layout.run_key(run_name(context), "report.json"), summary)
     log.info("run summary: %s", json.dumps(summary, sort_keys=True))
     return summary
 
@@ -231,7 +225,9 @@ def on_failure(context: dict) -> None:
         f"{context.get('run_id')}: {str(context.get('exception'))[:500]}",
     }
     log.error(message["text"])
-    url = setting("alert_webhook", "")
+    from pipelines.settings import alert_webhook_for_airflow_task
+
+    url = alert_webhook_for_airflow_task()
     if not url:
         return
     request = urllib.request.Request(

@@ -189,7 +189,9 @@ class BriefsSpider(SurfacesMixin, scrapy.Spider):
     @step
     def parse_article(self, response):
         candidate = response.meta["candidate"]
-        record = fetch_record(response, candidate, response.meta.get("known"), self.base_url)
+        record = fetch_record(
+            response, candidate, response.meta.get("known"), self.base_url, base_seq=self.state.base_seq
+        )
         if (
             self.mode == "window"
             and record["status"] in ("fetched", "redirected")
@@ -217,6 +219,7 @@ class BriefsSpider(SurfacesMixin, scrapy.Spider):
             self.base_url,
             reason=failure_reason(failure),
             request=request,
+            base_seq=self.state.base_seq,
         )
         self._count(record)
         yield record

@@ -1,7 +1,9 @@
 """Parsers for the discovery surfaces: WordPress REST API, RSS 2.0, Yoast sitemaps and category archives.
 
 Each turns one response body into candidates (URL, post id when the surface tells it, dates). They never raise
-on a bad item: they skip it and count it, so one malformed entry cannot hide the rest of a page.
+on a bad item: they skip it and count it, so one malformed entry cannot hide the rest of a page. An id that is
+not a valid post id (``urls.valid_post_id``) is never used: the candidate keeps its URL, no id, and the rejected
+value in ``bad_ids``, so the fetch record can say why it has no id.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from parsel import Selector
 from scrapy.utils.sitemap import Sitemap
 
 from .site_profile import SiteProfile
-from .urls import canonical_url, path_of, post_id_from_url, same_site
+from .urls import (
+    canonical_url,
+    id_in_classes,
+    path_of,
+    post_id_param,
+    same_site,
+    show_bad_id,
+    valid_post_id,
+)
 
 
 class SurfaceError(Exception):
@@ -34,6 +44,7 @@ class Candidate:
     surfaces: set[str] = field(default_factory=set)
     rest: dict | None = None
     aliases: set[str] = field(default_factory=set)
+    bad_ids: dict[str, str] = field(default_factory=dict)  # where -> rejected id as spelled, e.g. "rest id"
 
     def merge(self, other: Candidate) -> None:
         self.post_id = self.post_id or other.post_id
@@ -44,6 +55,7 @@ class Candidate:
         if other.url != self.url:
             self.aliases.add(other.url)
         self.aliases |= other.aliases - {self.url}
+        self.bad_ids = other.bad_ids | self.bad_ids
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -69,29 +81,41 @@ def iso_utc(value: datetime | None) -> str | None:
 REST_FIELDS = "id,date_gmt,modified_gmt,link,slug,lang,translations,categories,title,guid"
 
 
+@dataclass
+class RestPage:
+    """One page of ``/wp-json/wp/v2/posts``, read."""
+
+    candidates: list[Candidate]  # items with a valid id
+    invalid: int  # items skipped or whose id was rejected
+    unidentified: list[Candidate]  # rejected id, good link: worth a fetch, the page may give a valid id
+
+
 def parse_rest_posts(body: bytes, profile: SiteProfile, edition: str) -> tuple[list[Candidate], int]:
-    """One page of ``/wp-json/wp/v2/posts``: (candidates, number of invalid items skipped)."""
+    """One page of ``/wp-json/wp/v2/posts``: (candidates with a valid id, number of invalid items)."""
+    page = read_rest_page(body, profile, edition)
+    return page.candidates, page.invalid
+
+
+def read_rest_page(body: bytes, profile: SiteProfile, edition: str) -> RestPage:
+    """One page of ``/wp-json/wp/v2/posts``; raises SurfaceError if the page as a whole is unusable."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SurfaceError(f"REST API answered invalid JSON: {exc}") from None
     if not isinstance(data, list):
         raise SurfaceError(f"REST API answered {type(data).__name__}, expected a list of posts")
-    found, invalid = [], 0
+    page = RestPage([], 0, [])
     for item in data:
         link = item.get("link") if isinstance(item, dict) else None
-        post_id = item.get("id") if isinstance(item, dict) else None
-        if not isinstance(post_id, int) or isinstance(post_id, bool) or not isinstance(link, str):
-            invalid += 1
+        if not isinstance(link, str) or not same_site(link, profile.base_url, profile.host_aliases):
+            page.invalid += 1
             continue
-        if not same_site(link, profile.base_url, profile.host_aliases):
-            invalid += 1
-            continue
+        post_id = valid_post_id(item.get("id"))
         lang = item.get("lang")
         if isinstance(lang, str) and lang and lang != edition:
             continue  # a site without lang filtering answered every language
         if profile.edition_of(path_of(link)) is None and not isinstance(item.get("categories"), list):
-            invalid += 1
+            page.invalid += 1
             continue
         title = item.get("title")
         rest = {
@@ -103,18 +127,22 @@ def parse_rest_posts(body: bytes, profile: SiteProfile, edition: str) -> tuple[l
             "title": title.get("rendered") if isinstance(title, dict) else None,
             "translations": item.get("translations") if isinstance(item.get("translations"), dict) else {},
         }
-        found.append(
-            Candidate(
-                url=canonical_url(link, profile.base_url),
-                edition=edition,
-                post_id=post_id,
-                published=parse_time(rest["date_gmt"]),
-                modified=parse_time(rest["modified_gmt"]),
-                surfaces={"rest"},
-                rest=rest,
-            )
+        candidate = Candidate(
+            url=canonical_url(link, profile.base_url),
+            edition=edition,
+            post_id=post_id,
+            published=parse_time(rest["date_gmt"]),
+            modified=parse_time(rest["modified_gmt"]),
+            surfaces={"rest"},
+            rest=rest,
         )
-    return found, invalid
+        if post_id is None:
+            page.invalid += 1
+            candidate.bad_ids["rest id"] = show_bad_id(item.get("id"))
+            page.unidentified.append(candidate)
+        else:
+            page.candidates.append(candidate)
+    return page
 
 
 def parse_rss(body: bytes, profile: SiteProfile, edition: str) -> list[Candidate]:
@@ -131,18 +159,20 @@ def parse_rss(body: bytes, profile: SiteProfile, edition: str) -> list[Candidate
         link = (item.xpath("link/text()").get() or "").strip()
         if not link or not same_site(link, profile.base_url, profile.host_aliases):
             continue
-        post_id = post_id_from_url(item.xpath("guid/text()").get() or "")
-        raw_id = (item.xpath("post-id/text()").get() or "").strip()
-        post_id = post_id or (int(raw_id) if raw_id.isdigit() else None)
-        found.append(
-            Candidate(
-                url=canonical_url(link, profile.base_url),
-                edition=edition,
-                post_id=post_id,
-                published=parse_time(item.xpath("pubDate/text()").get()),
-                surfaces={"rss"},
-            )
+        candidate = Candidate(
+            url=canonical_url(link, profile.base_url),
+            edition=edition,
+            published=parse_time(item.xpath("pubDate/text()").get()),
+            surfaces={"rss"},
         )
+        guid = post_id_param((item.xpath("guid/text()").get() or "").strip())
+        raw_id = (item.xpath("post-id/text()").get() or "").strip() or None
+        for where, raw in (("rss guid", guid), ("rss post-id", raw_id)):
+            if raw is not None and candidate.post_id is None:
+                candidate.post_id = valid_post_id(raw, text=True)
+                if candidate.post_id is None:
+                    candidate.bad_ids[where] = show_bad_id(raw)
+        found.append(candidate)
     return found
 
 
@@ -172,16 +202,16 @@ def parse_listing(
         link = article.css("h2 a::attr(href), h3 a::attr(href), a[rel=bookmark]::attr(href)").get()
         if not link or not same_site(link, profile.base_url, profile.host_aliases):
             continue
-        classes = article.attrib.get("class", "").split()
-        post_id = next((int(c[5:]) for c in classes if c.startswith("post-") and c[5:].isdigit()), None)
-        found.append(
-            Candidate(
-                url=canonical_url(link, profile.base_url),
-                edition=edition,
-                post_id=post_id,
-                published=parse_time(article.css("time::attr(datetime)").get()),
-                surfaces={"listing"},
-            )
+        candidate = Candidate(
+            url=canonical_url(link, profile.base_url),
+            edition=edition,
+            published=parse_time(article.css("time::attr(datetime)").get()),
+            surfaces={"listing"},
         )
+        raw = id_in_classes(article.attrib.get("class", ""), "post-")
+        candidate.post_id = valid_post_id(raw, text=True)
+        if raw is not None and candidate.post_id is None:
+            candidate.bad_ids["listing class"] = show_bad_id(f"post-{raw}")
+        found.append(candidate)
     next_url = sel.css("a.next::attr(href), link[rel=next]::attr(href)").get()
     return found, next_url

@@ -55,13 +55,20 @@ class RecordWriter:
         state.save(self.out / "state.jsonl")
 
 
-def next_state(state: CrawlState, records: list[dict], mode: str, editions: list[str]) -> CrawlState:
-    """Fold this run's records into the state.
+def next_state(
+    state: CrawlState,
+    records: list[dict],
+    mode: str,
+    editions: list[str],
+    now: datetime | None = None,
+) -> CrawlState:
+    """Fold this run's records into the state (in place; returned too). A pure function: no crawler needed.
 
     Nightly and reconcile runs see everything modified up to their newest record, so they raise the edition's
-    high-water mark to it; a window run (a backfill of the past) does not.
+    high-water mark to it; a window run (a backfill of the past) does not. Failed records and records without a
+    post id change nothing; ``base_seq`` stays the one the run was given.
     """
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    seen_at = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     for record in records:
         if record["post_id"] is None or record["status"] == "failed":
             continue
@@ -69,7 +76,7 @@ def next_state(state: CrawlState, records: list[dict], mode: str, editions: list
             record["post_id"], record["edition"], record["url"]
         )
         post.aliases = sorted((set(post.aliases) | set(record["aliases"]) | {post.url}) - {record["url"]})
-        post.url, post.last_seen = record["url"], now
+        post.url, post.last_seen = record["url"], seen_at
         post.gone = record["status"] == "gone"
         if record["status"] in ("fetched", "redirected"):
             post.etag, post.last_modified, post.modified = (
@@ -112,6 +119,7 @@ class StatsWriter:
             "discovery_requests": _group(stats, "briefs/discovery_requests/"),
             "fetch": _group(stats, "briefs/fetch/"),
             "problems": _group(stats, "briefs/problems/"),
+            "bad_post_id": _group(stats, "briefs/bad_post_id/"),
             "candidates": stats.get("briefs/candidates", 0),
             "warc_responses": stats.get("briefs/warc/responses", 0),
             "scrapy": stats,

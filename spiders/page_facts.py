@@ -10,7 +10,7 @@ from datetime import datetime
 from parsel import Selector
 
 from .discovery import parse_time
-from .urls import canonical_url, post_id_from_url
+from .urls import canonical_url, id_in_classes, post_id_param, show_bad_id, valid_post_id
 
 
 @dataclass
@@ -21,6 +21,7 @@ class PageFacts:
     published: datetime | None = None
     modified: datetime | None = None
     title: str | None = None
+    bad_ids: dict[str, str] = field(default_factory=dict)  # where -> rejected id as spelled
 
 
 def json_ld_article(sel: Selector) -> dict:
@@ -49,13 +50,13 @@ def page_facts(page: str | Selector, base_url: str) -> PageFacts:
         or sel.xpath('//meta[@property="og:url"]/@content').get()
     )
     facts.canonical = canonical_url(canonical, base_url) if canonical else None
-    shortlink = sel.xpath('//link[@rel="shortlink"]/@href').get() or ""
-    facts.post_id = post_id_from_url(shortlink)
-    if facts.post_id is None:
-        body_class = sel.xpath("//body/@class").get() or ""
-        facts.post_id = next(
-            (int(c[7:]) for c in body_class.split() if c.startswith("postid-") and c[7:].isdigit()), None
-        )
+    shortlink = post_id_param((sel.xpath('//link[@rel="shortlink"]/@href').get() or "").strip())
+    body_id = id_in_classes(sel.xpath("//body/@class").get() or "", "postid-")
+    for where, raw in (("page shortlink", shortlink), ("page body class", body_id)):
+        if raw is not None and facts.post_id is None:
+            facts.post_id = valid_post_id(raw, text=True)
+            if facts.post_id is None:
+                facts.bad_ids[where] = show_bad_id(raw)
     for link in sel.xpath('//link[@rel="alternate"][@hreflang]'):
         lang, href = link.attrib.get("hreflang", ""), link.attrib.get("href")
         if href and lang and lang != "x-default":

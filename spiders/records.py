@@ -3,6 +3,10 @@
 Status is one of ``fetched``, ``redirected`` (fetched via a redirect; the old URL becomes an alias),
 ``not_modified`` (304 to a conditional GET), ``gone`` (404/410: a removal, for tombstones) and ``failed``
 (with a one-line ``reason``). ``problems`` lists what the clean stage should know (e.g. a wrong charset).
+``base_seq`` names the archive snapshot the run's crawl state came from.
+
+A rejected post id (see ``urls.valid_post_id``) never becomes ``post_id``: it is a ``bad_post_id: ...`` problem,
+and a fetched page with no valid id but a rejected one fails with that as its reason.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ def fetch_record(
     base_url: str,
     reason: str | None = None,
     request=None,
+    base_seq: int | None = None,
 ) -> dict:
     meta = (response.meta if response is not None else request.meta) or {}
     redirects = [canonical_url(u, base_url) for u in meta.get("redirect_urls", [])]
@@ -75,7 +80,10 @@ def fetch_record(
         "warc_file": meta.get("warc", {}).get("file"),
         "warc_offset": meta.get("warc", {}).get("offset"),
         "warc_record_id": meta.get("warc", {}).get("record_id"),
-        "problems": [],
+        "problems": [
+            f"bad_post_id: {where} {shown} rejected" for where, shown in sorted(candidate.bad_ids.items())
+        ],
+        "base_seq": base_seq,
     }
     if known and known.url != candidate.url:
         record["aliases"] = sorted(set(record["aliases"]) | {known.url})
@@ -119,6 +127,12 @@ def fetch_record(
         "modified": iso_utc(facts.modified) or record["modified"],
         "title": facts.title,
     }
-    if record["post_id"] is None:
+    record["problems"] += [
+        f"bad_post_id: {where} {shown} rejected" for where, shown in sorted(facts.bad_ids.items())
+    ]
+    if record["post_id"] is None and (candidate.bad_ids or facts.bad_ids):
+        rejected = ", ".join(f"{w} {v}" for w, v in sorted((candidate.bad_ids | facts.bad_ids).items()))
+        record |= {"status": "failed", "reason": f"bad_post_id: no valid post id (rejected {rejected})"[:300]}
+    elif record["post_id"] is None:
         record["problems"].append("post_id: none found (no REST id, guid or shortlink)")
     return record

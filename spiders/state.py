@@ -1,6 +1,8 @@
 """Crawl state between runs: what is known per post (URL, aliases, validators) and per edition (high-water mark).
 
-A JSONL file for the crawl stage on its own; the commit stage keeps the same records in the bucket.
+A JSONL file for the crawl stage on its own; the commit stage keeps the same records in the bucket. Its rows are
+``{"kind": "base", "base_seq": N}`` (the snapshot the run plans against; absent in older files),
+``{"kind": "edition", ...}`` and ``{"kind": "post", ...}``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from .urls import show_bad_id, valid_post_id
 
 
 @dataclass
@@ -25,11 +29,17 @@ class KnownPost:
     last_seen: str | None = None
     gone: bool = False
 
+    def __post_init__(self) -> None:
+        # A state file is input too: a bad id here would key the post wrongly and reach records via `known`.
+        if valid_post_id(self.post_id) is None:
+            raise ValueError(f"post_id {show_bad_id(self.post_id)} is not a positive integer below 2**63")
+
 
 @dataclass
 class CrawlState:
     posts: dict[int, KnownPost] = field(default_factory=dict)
     high_water: dict[str, str] = field(default_factory=dict)  # edition -> ISO-8601 UTC
+    base_seq: int | None = None  # the archive snapshot this state was read from; every fetch record names it
 
     def by_url(self) -> dict[str, KnownPost]:
         index = {}
@@ -49,17 +59,25 @@ class CrawlState:
                     continue
                 try:
                     row = json.loads(line)
-                    if row.pop("kind") == "edition":
+                    if not isinstance(row, dict):
+                        raise ValueError(f"a JSON {type(row).__name__}, not an object")
+                    kind = row.pop("kind")
+                    if kind == "base":
+                        state.base_seq = _base_seq(row, state.base_seq)
+                    elif kind == "edition":
                         state.high_water[row["edition"]] = row["high_water_mark"]
-                    else:
+                    elif kind == "post":
                         post = KnownPost(**row)
                         state.posts[post.post_id] = post
+                    else:
+                        raise ValueError(f"unknown kind {show_bad_id(kind)}")
                 except (ValueError, KeyError, TypeError) as exc:
                     raise ValueError(f"{path}:{number}: not a crawl-state record ({exc})") from None
         return state
 
     def dumps(self) -> str:
-        rows = [
+        rows: list[dict] = [{"kind": "base", "base_seq": self.base_seq}] if self.base_seq is not None else []
+        rows += [
             {"kind": "edition", "edition": e, "high_water_mark": h}
             for e, h in sorted(self.high_water.items())
         ]
@@ -74,3 +92,15 @@ class CrawlState:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(self.dumps())
         os.replace(tmp, path)
+
+
+def _base_seq(row: dict, current: int | None) -> int:
+    """A base row's snapshot number; one per file, a non-negative int (0: the archive had no snapshot yet)."""
+    value = row.pop("base_seq")
+    if current is not None:
+        raise ValueError("a second base row")
+    if row:
+        raise ValueError(f"unexpected fields in the base row: {', '.join(sorted(row))}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"base_seq {show_bad_id(value)} is not a snapshot number")
+    return value

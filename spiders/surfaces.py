@@ -116,8 +116,12 @@ class SurfacesMixin:
             self.found[key] = candidate
         for url in (candidate.url, *candidate.aliases):
             self.key_by_url[url] = key
+        if candidate.bad_ids:  # a rejected id: the candidate goes on by URL; its fetch record will say why
+            self.crawler.stats.inc_value("briefs/bad_post_id")
         for surface in candidate.surfaces:
             self.crawler.stats.inc_value(f"briefs/discovered/{surface}")
+            if candidate.bad_ids:
+                self.crawler.stats.inc_value(f"briefs/bad_post_id/{surface}")
 
     @step
     def rest_categories(self, response):
@@ -172,15 +176,16 @@ class SurfacesMixin:
         # A window reaching the present needs no published query: a post published in it was modified in it too.
         return [modified] if self.before >= datetime.now(UTC) else [published, modified]
 
+    @step
     def rest_page(self, response):
         meta, edition = response.meta, response.meta["edition"]
         try:
-            candidates, invalid = discovery.parse_rest_posts(response.body, self.profile, edition)
+            page = discovery.read_rest_page(response.body, self.profile, edition)
         except SurfaceError as exc:
             yield from self._fall_back(edition, "rest", str(exc))
             return
-        self.crawler.stats.inc_value("briefs/discovery_invalid/rest", invalid)
-        for candidate in candidates:
+        self.crawler.stats.inc_value("briefs/discovery_invalid/rest", page.invalid)
+        for candidate in page.candidates + page.unidentified:
             if self.wanted(candidate, edition):
                 self.add(candidate)
         total = response.headers.get("X-WP-TotalPages", b"1").decode()

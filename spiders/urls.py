@@ -1,7 +1,8 @@
-"""URL identity: canonical form, site membership and WordPress post ids found in URLs."""
+"""URL identity: canonical form, site membership and WordPress post ids (found in URLs or anywhere else)."""
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -49,12 +50,53 @@ def same_site(url: str, base_url: str, host_aliases: tuple[str, ...] = ()) -> bo
     return host in host_aliases and port in (80, 443)
 
 
+MAX_POST_ID = 2**63 - 1  # the archive's ids are signed 64-bit (msgspec PostId, Parquet int64)
+_MAX_DIGITS = len(str(MAX_POST_ID))
+
+
+def valid_post_id(value: object, *, text: bool = False) -> int | None:
+    """``value`` as a post id, or None: the one check every surface's id goes through before it is trusted.
+
+    A post id is an int in [1, MAX_POST_ID]. JSON must carry a number (a string, bool or float there means a
+    broken source); ``text=True`` is for surfaces that only carry text (XML, HTML classes, query strings) and
+    then also accepts a string of ASCII digits.
+
+    >>> [valid_post_id(v) for v in (7, "7", True, 1.0, 0, -5, 2**63)]
+    [7, None, None, None, None, None, None]
+    >>> valid_post_id("7", text=True), valid_post_id("99999999999999999999", text=True)
+    (7, None)
+    """
+    if isinstance(value, str):
+        if not text or not (value.isascii() and value.isdigit()) or len(value) > _MAX_DIGITS:
+            return None
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 < value <= MAX_POST_ID else None
+
+
+def show_bad_id(value: object) -> str:
+    """A rejected id as the source spelled it (JSON), cut to ~40 characters: for one-line reasons and logs."""
+    shown = json.dumps(value, ensure_ascii=False, default=repr)
+    return shown if len(shown) <= 40 else shown[:39] + "…"
+
+
+def post_id_param(url: str) -> str | None:
+    """The raw ``p`` of a WordPress shortlink or RSS guid (``https://site/?p=123``), valid or not."""
+    return next((value for key, value in parse_qsl(urlsplit(url).query) if key == "p"), None)
+
+
 def post_id_from_url(url: str) -> int | None:
-    """WordPress shortlinks and RSS guids: ``https://site/?p=123``."""
-    for key, value in parse_qsl(urlsplit(url).query):
-        if key == "p" and value.isdigit():
-            return int(value)
-    return None
+    """The post id of a shortlink or RSS guid, if it carries a valid one."""
+    return valid_post_id(post_id_param(url), text=True)
+
+
+def id_in_classes(classes: str, prefix: str) -> str | None:
+    """The raw digits of the first ``post-123``-like class (``postid-`` on a body), valid or not."""
+    return next(
+        (c[len(prefix) :] for c in classes.split() if c[len(prefix) :].isdigit() and c.startswith(prefix)),
+        None,
+    )
 
 
 def path_of(url: str) -> str:

@@ -92,21 +92,23 @@ def storage_env(seaweed, monkeypatch, request):
     """Environment pointing at a fresh versioned bucket; returns it as a dict."""
     import re
 
-    from pipelines.storage import Bucket, StorageConfig
+    from pipelines.settings import Settings
+    from pipelines.storage import Bucket
 
     name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-")
     env = seaweed.env(bucket=f"t-{name}-{next(_buckets)}")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    Bucket(StorageConfig.from_env(env)).ensure_bucket(versioning=True)
+    Bucket(Settings.from_env(env).storage).ensure_bucket(versioning=True)
     return env
 
 
 @pytest.fixture
 def bucket(storage_env):
-    from pipelines.storage import Bucket, StorageConfig
+    from pipelines.settings import Settings
+    from pipelines.storage import Bucket
 
-    return Bucket(StorageConfig.from_env(storage_env))
+    return Bucket(Settings.from_env(storage_env).storage)
 
 
 _buckets = iter(range(10**6))

@@ -116,6 +116,21 @@ DISCOVERY_CASES = {
         ),
         "rest",
     ),
+    "REST ids of the wrong type or range": (
+        r"^/wp-json/wp/v2/posts",
+        (
+            200,
+            {"Content-Type": "application/json"},
+            json.dumps(
+                [
+                    {"id": v, "link": f"/news/{i}/"}
+                    for i, v in enumerate(["123", -5, 0, 2**64, True, 1.5, None])
+                ]
+                + [{"id": 10**400, "link": "http://127.0.0.2/news/x/"}]
+            ).encode(),
+        ),
+        "rest",
+    ),
     "sitemap is an XML bomb": (r"^/post-sitemap\.xml", (200, {"Content-Type": "text/xml"}, BOMB), "sitemap"),
     "sitemap is truncated": (
         r"^/sitemap_index\.xml",

@@ -19,7 +19,8 @@ from infra.seaweedfs import SeaweedFS, free_port_block
 from pipelines.archive import Archive
 from pipelines.clean import clean_run
 from pipelines.commit import commit_run, read_head
-from pipelines.storage import Bucket, StorageConfig, StorageError
+from pipelines.settings import Settings
+from pipelines.storage import Bucket, StorageError
 from spiders.runner import CrawlJob, run_crawl
 
 
@@ -55,7 +56,9 @@ def test_a_failure_at_every_write_point_leaves_no_snapshot_and_the_retry_converg
     reference_bucket = Bucket(replace(bucket.config, bucket=bucket.config.bucket + "-ref"))
     reference_bucket.ensure_bucket()
     reference = commit_run(reference_bucket, "run-x", records, {"mode": "window"}, warc_dir)
-    writes = reference.objects_written + len(reference.manifest["warc"])
+    stored = [o["key"] for o in reference_bucket.list("") if not o["key"].startswith("warc/")]
+    assert reference.objects_written == len(stored), "versions, pack, index, receipt and manifest"
+    writes = reference.objects_written + len(reference.manifest.warc)
     assert writes > len(records)
     for point in range(writes):
         with pytest.raises(Injected):
@@ -63,8 +66,8 @@ def test_a_failure_at_every_write_point_leaves_no_snapshot_and_the_retry_converg
         assert read_head(bucket).seq == 0, f"a failure before write {point} left a snapshot visible"
     result = commit_run(bucket, "run-x", records, {"mode": "window"}, warc_dir)
     assert result.seq == 1
-    assert result.manifest["index"] == reference.manifest["index"], "converges to the undisturbed snapshot"
-    assert result.manifest["changes"] == reference.manifest["changes"]
+    assert result.manifest.index == reference.manifest.index, "converges to the undisturbed snapshot"
+    assert result.manifest.changes == reference.manifest.changes
     versions = [o for o in bucket.list("articles/")]
     assert len(versions) == reference.versions_written, "no version lost or duplicated"
 
@@ -127,14 +130,14 @@ def test_wrong_credentials_and_missing_bucket_are_clear(bucket, caplog):
             call()
         assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     with pytest.raises(StorageError, match="no bucket configured"):
-        StorageConfig.from_env({}, stack_env=None)
+        Settings.from_env({}, local_stack=False)
 
 
 def test_server_stopped_mid_commit_then_retry_succeeds(cleaned, tmp_path):
     records, warc_dir = cleaned
     server = SeaweedFS(tmp_path / "weed", s3_port=free_port_block() + 3).start()
     try:
-        config = StorageConfig.from_env(server.env("outage"))
+        config = Settings.from_env(server.env("outage")).storage
         bucket = Bucket(config, max_attempts=3)
         bucket.ensure_bucket()
         calls = iter(range(10**6))
@@ -157,7 +160,7 @@ def test_server_stopped_mid_commit_then_retry_succeeds(cleaned, tmp_path):
         server.start()
         assert read_head(bucket).seq == 0
         result = commit_run(bucket, "outage-run", records, {"mode": "window"}, warc_dir)
-        assert result.seq == 1 and result.manifest["counts"]["new"] == sum(
+        assert result.seq == 1 and result.manifest.counts.new == sum(
             r["status"] == "fetched" for r in records
         )
     finally:

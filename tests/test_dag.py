@@ -81,11 +81,13 @@ def test_nightly_runs_archive_their_window_then_only_changes(airflow_db, site_en
     change = sim.site.advance(hours=24, new=5, edited=2, renamed=1, removed=1)
     nightly = run(airflow_db, "insight_briefs_archive", 21)
     assert nightly.state == "success"
-    counts = archive.manifest()["counts"]
-    assert (counts["new"], counts["changed"], counts["aliased"]) == (5, 2, 1)
-    assert set(archive.manifest()["changes"]["new"]) == {str(i) for i in change.new}
+    counts = archive.manifest().counts
+    assert (counts.new, counts.changed, counts.aliased, counts.superseded) == (5, 2, 1, 0)
+    assert set(archive.manifest().changes.new) == {str(i) for i in change.new}
+    assert archive.manifest().warc, "the staged path lists the run's WARC files"
     assert run(airflow_db, "insight_briefs_reconcile", 21).state == "success"
-    assert archive.manifest()["changes"]["gone"] == [str(change.removed[0])]
+    assert archive.manifest().changes.removed == [str(change.removed[0])]
+    assert archive.manifest().counts.gone == 1 and archive.manifest().counts.removed == 1
     assert (
         bucket.get_json(f"runs/insight_briefs_archive/{_safe(nightly.run_id)}/report.json")["commit"][
             "snapshot"
@@ -108,8 +110,8 @@ def test_reclean_only_fetches_nothing(airflow_db, site_env, bucket):
     assert again.state == "success"
     assert len(sim.hits()) == before, "re-cleaning reads the archived WARC records, not the site"
     manifest = Archive(bucket).manifest()
-    assert manifest["seq"] == 2 and manifest["counts"]["unchanged"] == manifest["counts"]["live"] > 0
-    assert manifest["counts"]["new"] == manifest["counts"]["changed"] == 0, "same extractor, same versions"
+    assert manifest.seq == 2 and manifest.counts.unchanged == manifest.counts.live > 0
+    assert manifest.counts.new == manifest.counts.changed == 0, "same extractor, same versions"
 
 
 def test_a_failed_commit_is_retried_and_the_snapshot_appears_once(
@@ -123,7 +125,7 @@ def test_a_failed_commit_is_retried_and_the_snapshot_appears_once(
     commit = next(ti for ti in dagrun.get_task_instances() if ti.task_id == "commit")
     crawl = next(ti for ti in dagrun.get_task_instances() if ti.task_id == "crawl")
     assert commit.try_number == 2 and crawl.try_number == 1, "only the commit was retried, nothing re-crawled"
-    assert [r.seq for r in Archive(bucket).snapshot_refs()] == [1]
+    assert Archive(bucket).seqs() == [1]
 
 
 def test_quality_gate_fails_a_run_on_a_changed_layout(airflow_db, site_env, bucket):
@@ -139,7 +141,7 @@ def test_quality_gate_fails_a_run_on_a_changed_layout(airflow_db, site_env, buck
     states = {ti.task_id: ti.state for ti in failed.get_task_instances()}
     assert states["verify"] == "failed" and states["commit"] == "success"
     archive = Archive(bucket)
-    assert archive.manifest()["counts"]["rejected_empty"] >= 6
-    assert all(archive.index()[k]["key"] == good[k]["key"] for k in good), (
+    assert archive.manifest().counts.rejected_empty >= 6
+    assert all(archive.index()[k].key == good[k].key for k in good), (
         "no good version replaced by an empty one"
     )

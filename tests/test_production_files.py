@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 PROD = Path(__file__).resolve().parent.parent / "infra" / "production"
@@ -51,17 +52,39 @@ def test_bucket_policy():
     assert rules["warc-to-cold-storage"]["Transitions"]
     denies = [s for s in policy["Policy"]["Statement"] if s["Effect"] == "Deny"]
     assert any("aws:SecureTransport" in json.dumps(s) for s in denies)
+    assert any(
+        s["Resource"] == ["arn:aws:s3:::insight-briefs/insightcrime/snapshots/*"]
+        and "s3:DeleteObject" in s["Action"]
+        for s in denies
+    ), "manifests can never be deleted"
 
 
-def test_iam_policy_is_least_privilege():
-    policy = json.loads((PROD / "iam-policy.json").read_text())
+def _deletable(policy: dict) -> set[str]:
+    return {
+        r
+        for s in policy["Statement"]
+        if any("Delete" in a for a in s["Action"])
+        for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+    }
+
+
+@pytest.mark.parametrize("name", ["iam-policy.json", "iam-policy-gc.json"])
+def test_iam_policies_are_least_privilege(name):
+    policy = json.loads((PROD / name).read_text())
     actions = [
         a
         for s in policy["Statement"]
         for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     ]
     assert not any(a.endswith("*") for a in actions), "no wildcard actions"
-    assert not any("Delete" in a for a in actions), "the pipeline never deletes"
+    deletable = _deletable(policy)
+    assert not any("snapshots" in r for r in deletable), "no role may delete a manifest"
+    if name == "iam-policy.json":
+        assert deletable == {"arn:aws:s3:::insight-briefs/insightcrime/probes/*"}, (
+            "the pipeline deletes its probe only"
+        )
+    else:
+        assert not any("PutObject" in a for a in actions), "gc never writes"
     for statement in policy["Statement"]:
         resources = (
             statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]

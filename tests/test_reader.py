@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import logging
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from pipelines.cli import app
 from pipelines.run import run_once
+from pipelines.verified import read_index, read_manifest
 from spiders.runner import CrawlJob
 
 
@@ -20,10 +22,11 @@ from spiders.runner import CrawlJob
 def archive_env(seaweed, tmp_path_factory):
     """Built once for the module: a window of English briefs, then a day with two edits and one rename."""
     from infra.simulator import Simulator, Site
-    from pipelines.storage import Bucket, StorageConfig
+    from pipelines.settings import Settings
+    from pipelines.storage import Bucket
 
     env = seaweed.env(bucket="reader-tests")
-    bucket = Bucket(StorageConfig.from_env(env))
+    bucket = Bucket(Settings.from_env(env).storage)
     bucket.ensure_bucket()
     tmp = tmp_path_factory.mktemp("reader")
     with Simulator(Site(posts=200)) as sim:
@@ -87,9 +90,11 @@ def test_cli_errors_are_one_line(archived, args, message):
 
 def test_exports_parquet_and_jsonl(archived, archive_env, tmp_path):
     bucket = archive_env[3]
-    live = sum(
-        e["status"] == "live" for e in bucket.get_jsonl_gz(json.loads(cli("snapshot").stdout)["index"]["key"])
-    )
+    shown = json.loads(cli("snapshot").stdout)
+    manifest = read_manifest(bucket, shown["seq"]).manifest
+    assert manifest.index.key == shown["index"]["key"]
+    live = sum(e.status == "live" for e in read_index(bucket, manifest).values())
+    assert live == manifest.counts.live > 0
     result = cli("export", str(tmp_path / "a.parquet"))
     assert result.exit_code == 0, result.output
     table = pq.read_table(tmp_path / "a.parquet")
@@ -103,8 +108,8 @@ def test_exports_parquet_and_jsonl(archived, archive_env, tmp_path):
 
 
 def test_plain_boto3_reads_the_documented_layout(archived, archive_env):
-    storage_env = archive_env[0]
     """docs/storage.md promises: list snapshots/, read the manifest, the gzip JSONL index, the version objects."""
+    storage_env = archive_env[0]
     s3 = boto3.client(
         "s3",
         endpoint_url=storage_env["BRIEFS_S3_ENDPOINT_URL"],
@@ -113,16 +118,39 @@ def test_plain_boto3_reads_the_documented_layout(archived, archive_env):
         region_name="us-east-1",
     )
     bucket, prefix = storage_env["BRIEFS_S3_BUCKET"], storage_env["BRIEFS_S3_PREFIX"]
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/snapshots/")["Contents"]]
-    manifest = json.loads(s3.get_object(Bucket=bucket, Key=keys[-1])["Body"].read())
-    index_body = s3.get_object(Bucket=bucket, Key=f"{prefix}/{manifest['index']['key']}")["Body"].read()
+
+    def listing(under: str) -> list[str]:
+        reply = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/{under}")
+        return [o["Key"] for o in reply.get("Contents", [])]
+
+    def get(key: str) -> bytes:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    keys = listing("snapshots/")
+    manifests = [json.loads(get(key)) for key in keys]
+    assert [m["seq"] for m in manifests] == [1, 2]
+    manifest = manifests[-1]
+    index_body = get(f"{prefix}/{manifest['index']['key']}")
+    assert hashlib.sha256(index_body).hexdigest() == manifest["index"]["sha256"]
     index = [json.loads(line) for line in gzip.decompress(index_body).splitlines()]
-    entry = next(e for e in index if e["status"] == "live")
-    version = json.loads(
-        gzip.decompress(s3.get_object(Bucket=bucket, Key=f"{prefix}/{entry['key']}")["Body"].read())
-    )
-    assert version["text"] and version["fingerprint"] == entry["fingerprint"]
-    assert (
-        version["provenance"]["warc"] in manifest["warc"]
-        or version["provenance"]["run_id"] != manifest["run_id"]
-    )
+    assert len(index) == manifest["counts"]["articles"] == manifest["index"]["articles"]
+    assert sum(e["status"] == "live" for e in index) == manifest["counts"]["live"]
+    assert sum(e["status"] == "gone" for e in index) == manifest["counts"]["gone"], "gone: archive total"
+    assert manifest["counts"]["removed"] == len(manifest["changes"]["removed"]), "removed: this run's"
+    for m in manifests:  # each manifest lists its run's WARC files, also through the staged path
+        run_warcs = {key.removeprefix(f"{prefix}/") for key in listing(f"warc/{m['run_id']}/")}
+        assert run_warcs and run_warcs <= set(m["warc"]), m["seq"]
+    listed = {key for m in manifests for key in m["warc"]}
+    entries = [e for e in index if e["status"] == "live"]
+    assert {e["key"].split("/")[0] for e in entries} == {"articles"}
+    for entry in (entries[0], next(e for e in entries if e["version"] > 1)):
+        body = gzip.decompress(get(f"{prefix}/{entry['key']}"))
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"]
+        version = json.loads(body)
+        assert version["text"] and version["fingerprint"] == entry["fingerprint"]
+        assert version["version"] == entry["version"] and version["article_id"] == entry["article_id"]
+        provenance = version["provenance"]
+        assert provenance["warc"] in listed, "the version's WARC file is listed by a manifest"
+        cited_by = next(m for m in manifests if m["run_id"] == provenance["run_id"])
+        assert provenance["warc"] in cited_by["warc"], "...by the manifest of the run that fetched it"
+        s3.head_object(Bucket=bucket, Key=f"{prefix}/{provenance['warc']}")

@@ -12,10 +12,14 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from infra.seaweedfs import free_port_block
+
+if TYPE_CHECKING:
+    from pipelines.documents import Manifest
 
 REPO = Path(__file__).resolve().parent.parent
 DAG = "insight_briefs_archive"
@@ -110,12 +114,12 @@ def wait_backfills_done(stack, timeout: float = 300) -> None:
     raise AssertionError(f"backfills still running: {body}")
 
 
-def snapshots_by_run(stack) -> dict[str, dict]:
+def snapshots_by_run(stack) -> dict[str, Manifest]:
     from pipelines.archive import Archive
-    from pipelines.storage import Bucket, StorageConfig
+    from pipelines.settings import Settings
 
-    archive = Archive(Bucket(StorageConfig.from_env({}, stack_env=stack["home"] / "s3.env")))
-    return {m["run"].get("run_id"): m for m in (archive.manifest(r.seq) for r in archive.snapshot_refs())}
+    archive = Archive.from_settings(Settings.from_env({}, env_file=stack["home"] / "s3.env"))
+    return {m.run.get("run_id"): m for m in (archive.manifest(seq) for seq in archive.seqs())}
 
 
 def test_api_needs_a_token_and_backfills_three_days(stack):
@@ -141,7 +145,7 @@ def test_api_needs_a_token_and_backfills_three_days(stack):
     assert {r["state"] for r in runs} == {"success"}
     manifests = snapshots_by_run(stack)
     assert {r["dag_run_id"] for r in runs} <= set(manifests), "each backfilled day committed a snapshot"
-    windows = {tuple(manifests[r["dag_run_id"]]["run"]["window"]) for r in runs}
+    windows = {tuple(manifests[r["dag_run_id"]].run["window"]) for r in runs}
     assert len(windows) == 3, "one window per logical date"
 
 
@@ -240,9 +244,10 @@ def test_secrets_never_reach_logs_xcom_reports_manifests_or_warc(stack):
     import gzip
     import sqlite3
 
-    from pipelines.storage import Bucket, StorageConfig
+    from pipelines.settings import Settings
+    from pipelines.storage import Bucket
 
-    config = StorageConfig.from_env({}, stack_env=stack["home"] / "s3.env")
+    config = Settings.from_env({}, env_file=stack["home"] / "s3.env").storage
     secrets = [config.secret_key.encode(), stack["password"].encode()]
     leaks = []
     for path in (stack["home"] / "airflow").rglob("*"):

@@ -1,0 +1,173 @@
+"""Verified reads: every object is checked against what its referrer recorded before anyone sees its content.
+
+The chain of trust: a manifest is checked against its own key (``seq``) and its ``parent``; the index against the
+manifest's ``index.sha256``; each version (object or pack line) against its index entry's ``sha256`` and ids; a
+history step against ``previous_sha256``. Anything missing, truncated, malformed or swapped raises
+``DamagedObject`` naming the key and what was expected: readers never return another object's content.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from . import layout
+from .documents import (
+    DamagedObject,
+    IndexEntry,
+    Manifest,
+    Version,
+    decode,
+    digest,
+    encode,
+)
+from .storage import Bucket, MissingObject
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A verified manifest and the digest of its bytes (what the next manifest records as ``parent_sha256``)."""
+
+    manifest: Manifest
+    sha256: str
+
+
+def fetch(bucket: Bucket, key: str, referrer: str) -> bytes:
+    try:
+        return bucket.get(key)
+    except MissingObject:
+        raise DamagedObject(f"{key}: missing (referenced by {referrer})") from None
+
+
+def gunzip(data: bytes, key: str) -> bytes:
+    try:
+        return gzip.decompress(data)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise DamagedObject(f"{key}: not a whole gzip stream ({type(exc).__name__}: {exc})") from None
+
+
+def parse_manifest(data: bytes, seq: int) -> Snapshot:
+    """Validate a manifest's bytes against the key it was read from."""
+    key = layout.snapshot_key(seq)
+    manifest = decode(Manifest, data, key)
+    if manifest.seq != seq:
+        raise DamagedObject(f"{key}: says it is snapshot {manifest.seq}, expected {seq}")
+    expected_parent = seq - 1 if seq > 1 else None
+    if manifest.parent != expected_parent:
+        raise DamagedObject(f"{key}: parent is {manifest.parent}, expected {expected_parent}")
+    if (manifest.parent_sha256 is None) != (expected_parent is None):
+        raise DamagedObject(
+            f"{key}: parent digest is {manifest.parent_sha256!r} for parent {expected_parent}"
+        )
+    if manifest.index.key != layout.index_key(manifest.index.sha256):
+        raise DamagedObject(f"{key}: index key {manifest.index.key} does not match its digest")
+    return Snapshot(manifest, digest(data))
+
+
+def read_manifest(bucket: Bucket, seq: int) -> Snapshot:
+    key = layout.snapshot_key(seq)
+    return parse_manifest(fetch(bucket, key, f"the snapshot list ({seq})"), seq)
+
+
+def check_link(child: Manifest, parent: Snapshot) -> None:
+    """The chain: a manifest records the digest of its parent's bytes, so a swapped parent is detected."""
+    if child.parent_sha256 != parent.sha256:
+        raise DamagedObject(
+            f"{layout.snapshot_key(parent.manifest.seq)}: digest {parent.sha256[:12]}… is not the "
+            f"{(child.parent_sha256 or '')[:12]}… that snapshot {child.seq} recorded for its parent"
+        )
+
+
+def read_index(bucket: Bucket, manifest: Manifest) -> dict[str, IndexEntry]:
+    """A snapshot's index, checked against the manifest's digest and article count."""
+    key = manifest.index.key
+    data = fetch(bucket, key, layout.snapshot_key(manifest.seq))
+    if digest(data) != manifest.index.sha256:
+        raise DamagedObject(
+            f"{key}: digest {digest(data)[:12]}… is not the {manifest.index.sha256[:12]}… that snapshot "
+            f"{manifest.seq} recorded"
+        )
+    entries: dict[str, IndexEntry] = {}
+    for number, line in enumerate(gunzip(data, key).splitlines(), 1):
+        entry = decode(IndexEntry, line, f"{key} line {number}")
+        if entry.article_id in entries:
+            raise DamagedObject(f"{key} line {number}: article {entry.article_id} listed twice")
+        entries[entry.article_id] = entry
+    if len(entries) != manifest.index.articles:
+        raise DamagedObject(
+            f"{key}: {len(entries)} articles, snapshot {manifest.seq} recorded {manifest.index.articles}"
+        )
+    return entries
+
+
+def check_version(data: bytes, entry: IndexEntry, where: str) -> Version:
+    """A version's JSON (gunzipped object or pack line) against the index entry that pointed to it."""
+    if digest(data) != entry.sha256:
+        raise DamagedObject(
+            f"{where}: digest {digest(data)[:12]}… is not the {entry.sha256[:12]}… recorded for article "
+            f"{entry.article_id} v{entry.version}"
+        )
+    version = decode(Version, data, where)
+    expected = (entry.article_id, entry.version, entry.status, entry.fingerprint)
+    found = (version.article_id, version.version, version.status, version.fingerprint)
+    if found != expected:
+        raise DamagedObject(f"{where}: holds {found[:3]}, expected {expected[:3]}")
+    return version
+
+
+def read_version(bucket: Bucket, entry: IndexEntry) -> Version:
+    data = gunzip(fetch(bucket, entry.key, f"the index entry of article {entry.article_id}"), entry.key)
+    return check_version(data, entry, entry.key)
+
+
+def read_previous(bucket: Bucket, version: Version) -> Version | None:
+    """One step back in a history, checked against the digest the newer version recorded."""
+    if version.previous is None:
+        return None
+    key = version.previous
+    data = gunzip(fetch(bucket, key, f"v{version.version} of article {version.article_id}"), key)
+    if digest(data) != version.previous_sha256:
+        raise DamagedObject(f"{key}: digest is not the one v{version.version} recorded for its predecessor")
+    older = decode(Version, data, key)
+    if (older.article_id, older.version) != (version.article_id, version.version - 1):
+        raise DamagedObject(
+            f"{key}: holds article {older.article_id} v{older.version}, expected {version.article_id} "
+            f"v{version.version - 1}"
+        )
+    return older
+
+
+def read_pack(bucket: Bucket, key: str, referrer: str) -> list[bytes]:
+    """A pack's lines; its key names the digest of its bytes, so a swapped pack is refused whole."""
+    data = fetch(bucket, key, referrer)
+    if layout.pack_key(digest(data)) != key:
+        raise DamagedObject(f"{key}: digest {digest(data)[:12]}… is not the one its key names")
+    return gunzip(data, key).split(b"\n")
+
+
+def versions_of(bucket: Bucket, entries: Iterable[IndexEntry], pool) -> Iterator[tuple[IndexEntry, Version]]:
+    """(entry, version) pairs, each verified: packed versions a pack at a time, the rest object by object."""
+    by_pack: dict[str, list[IndexEntry]] = {}
+    loose: list[IndexEntry] = []
+    for entry in entries:
+        (by_pack.setdefault(entry.pack, []) if entry.pack else loose).append(entry)
+    for pack, members in sorted(by_pack.items()):
+        lines = read_pack(bucket, pack, f"the index entries of {len(members)} articles")
+        for entry in members:
+            line = (
+                lines[entry.pack_line]
+                if entry.pack_line is not None and entry.pack_line < len(lines)
+                else b""
+            )
+            yield entry, check_version(line, entry, f"{pack} line {entry.pack_line}")
+    batch = 500
+    for start in range(0, len(loose), batch):
+        chunk = loose[start : start + batch]
+        yield from zip(chunk, pool.map(lambda e: read_version(bucket, e), chunk), strict=True)
+
+
+def version_bytes(version: Version) -> bytes:
+    """The canonical bytes of a version: what its ``sha256`` is taken over, a pack line, a gunzipped object."""
+    return encode(version)
