@@ -99,6 +99,9 @@ class SeaweedFS:
             "-webdav=false",
             "-admin.ui=false",
             "-s3.port.iceberg=0",
+            # Every bucket takes its own volume; left to itself the server allows free disk / 128 MB of them,
+            # which a test session (a bucket per test) can exhaust. Volumes are sparse: a count costs nothing.
+            "-volume.max=1000",
             *self._ports(),
         ]
         (self.data_dir / "data").mkdir(exist_ok=True)

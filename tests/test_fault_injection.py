@@ -94,6 +94,7 @@ def collect_garbage(bucket) -> None:
     assert all(not key.startswith("snapshots/") for key in deleted)
 
 
+@pytest.mark.timeout(2400)  # 60 kills, each followed by the rest of the run: minutes, not seconds
 def test_kill_9_anywhere_then_rerun_converges(sim, seaweed, tmp_path):
     from pipelines.settings import Settings
     from pipelines.storage import Bucket

@@ -20,7 +20,8 @@ from spiders.runner import CrawlJob
 
 @pytest.fixture(scope="module")
 def archive_env(seaweed, tmp_path_factory):
-    """Built once for the module: a window of English briefs, then a day with two edits and one rename."""
+    """Built once for the module: a reconcile of the English briefs; a day with two edits, one rename and one
+    removal (a nightly run sees the edits and the rename, the next reconcile the removal); a quiet nightly run."""
     from infra.simulator import Simulator, Site
     from pipelines.settings import Settings
     from pipelines.storage import Bucket
@@ -36,8 +37,10 @@ def archive_env(seaweed, tmp_path_factory):
             return run_once(bucket, run_id, job, tmp / run_id, logging.getLogger("test"))
 
         run("first", mode="reconcile", editions="en")
-        change = sim.site.advance(hours=24, new=2, edited=2, renamed=1)
+        change = sim.site.advance(hours=24, new=2, edited=2, renamed=1, removed=1)
         run("second", mode="nightly", editions="en")
+        run("third", mode="reconcile", editions="en")
+        run("fourth", mode="nightly", editions="en")
         yield env, change, sim, bucket
 
 
@@ -128,15 +131,21 @@ def test_plain_boto3_reads_the_documented_layout(archived, archive_env):
 
     keys = listing("snapshots/")
     manifests = [json.loads(get(key)) for key in keys]
-    assert [m["seq"] for m in manifests] == [1, 2]
+    assert [m["seq"] for m in manifests] == [1, 2, 3, 4]
     manifest = manifests[-1]
     index_body = get(f"{prefix}/{manifest['index']['key']}")
     assert hashlib.sha256(index_body).hexdigest() == manifest["index"]["sha256"]
     index = [json.loads(line) for line in gzip.decompress(index_body).splitlines()]
     assert len(index) == manifest["counts"]["articles"] == manifest["index"]["articles"]
     assert sum(e["status"] == "live" for e in index) == manifest["counts"]["live"]
-    assert sum(e["status"] == "gone" for e in index) == manifest["counts"]["gone"], "gone: archive total"
-    assert manifest["counts"]["removed"] == len(manifest["changes"]["removed"]), "removed: this run's"
+    removed = [str(post_id) for post_id in archived.removed]
+    assert [e["article_id"] for e in index if e["status"] == "gone"] == removed
+    assert [(m["counts"]["gone"], m["counts"]["removed"], m["changes"]["removed"]) for m in manifests] == [
+        (0, 0, []),
+        (0, 0, []),
+        (1, 1, removed),  # the reconcile run saw the removal
+        (1, 0, []),  # gone: the archive's total; removed: this run's
+    ]
     for m in manifests:  # each manifest lists its run's WARC files, also through the staged path
         run_warcs = {key.removeprefix(f"{prefix}/") for key in listing(f"warc/{m['run_id']}/")}
         assert run_warcs and run_warcs <= set(m["warc"]), m["seq"]
@@ -154,3 +163,6 @@ def test_plain_boto3_reads_the_documented_layout(archived, archive_env):
         cited_by = next(m for m in manifests if m["run_id"] == provenance["run_id"])
         assert provenance["warc"] in cited_by["warc"], "...by the manifest of the run that fetched it"
         s3.head_object(Bucket=bucket, Key=f"{prefix}/{provenance['warc']}")
+    gone = next(e for e in index if e["status"] == "gone")
+    tombstone = json.loads(gzip.decompress(get(f"{prefix}/{gone['key']}")))
+    assert tombstone["status"] == "gone" and tombstone["text"] is None and tombstone["previous"]
