@@ -122,7 +122,20 @@ def snapshots_by_run(stack) -> dict[str, Manifest]:
     return {m.run.get("run_id"): m for m in (archive.manifest(seq) for seq in archive.seqs())}
 
 
+def wait_idle(stack, timeout: float = 420) -> None:
+    """The stack's first scheduled runs start with it; SQLite takes one writer at a time, so a backfill created
+    while they write can get 503 (database locked). Let them finish first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, body = api(stack, "GET", "/api/v2/dags/~/dagRuns?state=running&state=queued", token=token(stack))
+        if not body.get("dag_runs"):
+            return
+        time.sleep(3)
+    raise AssertionError(f"runs still active: {[(r['dag_id'], r['state']) for r in body['dag_runs']]}")
+
+
 def test_api_needs_a_token_and_backfills_three_days(stack):
+    wait_idle(stack)
     assert api(stack, "GET", "/api/v2/dags")[0] == 401
     assert api(stack, "POST", "/auth/token", {"username": "admin", "password": "wrong"})[0] == 401
     status, backfill = api(
