@@ -19,10 +19,17 @@ from typing import TYPE_CHECKING
 from spiders.urls import canonical_url
 
 from . import layout
-from .commit import snapshot_seqs
 from .documents import DamagedObject, IndexEntry, Manifest, Version
 from .storage import Bucket
-from .verified import Snapshot, check_link, read_index, read_manifest, read_previous, read_version
+from .verified import (
+    Snapshot,
+    check_link,
+    read_index,
+    read_manifest,
+    read_previous,
+    read_version,
+    snapshot_seqs,
+)
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -50,14 +57,9 @@ def parse_when(value: str | datetime) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _committed_at(manifest: Manifest) -> datetime:
-    return parse_when(manifest.created_at)
-
-
 class Archive:
     def __init__(self, bucket: Bucket):
         self.bucket = bucket
-        self._manifest = lru_cache(maxsize=256)(self._read_manifest)
         self._snapshots: dict[int, Snapshot] = {}  # only what exists: a later snapshot may appear any time
         self._index = lru_cache(maxsize=8)(self._load_index)
 
@@ -81,7 +83,7 @@ class Archive:
 
     def manifest(self, seq: int | None = None) -> Manifest:
         """A snapshot's manifest, verified against its key (latest by default)."""
-        return self._manifest(self.seqs()[-1] if seq is None else seq)
+        return self._read_manifest(self.seqs()[-1] if seq is None else seq)
 
     def _snapshot(self, seq: int) -> Snapshot | None:
         if seq not in self._snapshots:
@@ -122,7 +124,7 @@ class Archive:
         low, high = 0, len(seqs)  # bisect: the first snapshot committed after `when`
         while low < high:
             middle = (low + high) // 2
-            if _committed_at(self.manifest(seqs[middle])) <= when:
+            if parse_when(self.manifest(seqs[middle]).created_at) <= when:
                 low = middle + 1
             else:
                 high = middle

@@ -39,7 +39,7 @@ from .documents import (
 )
 from .plan import Head, Plan, plan
 from .storage import AlreadyExists, Bucket, StorageError
-from .verified import check_link, read_index, read_manifest
+from .verified import check_link, read_index, read_manifest, snapshot_seqs
 
 log = logging.getLogger("insight_briefs.commit")
 SITE = "insightcrime"
@@ -57,11 +57,6 @@ class CommitResult:
     versions_written: int = 0
     objects_written: int = 0
     bytes_written: int = 0
-
-
-def snapshot_seqs(bucket: Bucket) -> list[int]:
-    """Every committed snapshot number, ascending (one listing)."""
-    return sorted(s for o in bucket.list("snapshots/") if (s := layout.snapshot_seq(o["key"])) is not None)
 
 
 def read_head(bucket: Bucket) -> Head:

@@ -21,7 +21,6 @@ from .documents import (
     Version,
     decode,
     digest,
-    encode,
 )
 from .storage import Bucket, MissingObject
 
@@ -32,6 +31,11 @@ class Snapshot:
 
     manifest: Manifest
     sha256: str
+
+
+def snapshot_seqs(bucket: Bucket) -> list[int]:
+    """Every committed snapshot number, ascending (one listing)."""
+    return sorted(s for o in bucket.list("snapshots/") if (s := layout.snapshot_seq(o["key"])) is not None)
 
 
 def fetch(bucket: Bucket, key: str, referrer: str) -> bytes:
@@ -166,8 +170,3 @@ def versions_of(bucket: Bucket, entries: Iterable[IndexEntry], pool) -> Iterator
     for start in range(0, len(loose), batch):
         chunk = loose[start : start + batch]
         yield from zip(chunk, pool.map(lambda e: read_version(bucket, e), chunk), strict=True)
-
-
-def version_bytes(version: Version) -> bytes:
-    """The canonical bytes of a version: what its ``sha256`` is taken over, a pack line, a gunzipped object."""
-    return encode(version)

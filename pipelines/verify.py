@@ -16,10 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import layout
-from .commit import snapshot_seqs
 from .documents import DamagedObject, IndexEntry, Manifest, Version, decode, digest, encode
 from .storage import Bucket, StorageError
-from .verified import Snapshot, check_link, fetch, gunzip, read_index, read_manifest, read_pack
+from .verified import Snapshot, check_link, fetch, gunzip, read_index, read_manifest, read_pack, snapshot_seqs
 
 STAGING = ("runs/", "commits/", "probes/")  # working state, not archive content: gc's business, not orphans
 

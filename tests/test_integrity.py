@@ -39,12 +39,13 @@ from infra.simulator import Simulator, Site
 from pipelines import storage
 from pipelines.archive import Archive
 from pipelines.cli import app
-from pipelines.commit import CommitResult, commit_run, read_head, snapshot_seqs, staged_warcs
+from pipelines.commit import CommitResult, commit_run, read_head, staged_warcs
 from pipelines.documents import DamagedObject, Version
 from pipelines.export import export_snapshot
 from pipelines.run import stage_clean, stage_commit, stage_crawl, stage_reclean
 from pipelines.settings import Settings
 from pipelines.storage import Bucket, StorageError
+from pipelines.verified import snapshot_seqs
 from pipelines.verify import verify
 from spiders.runner import CrawlJob
 
