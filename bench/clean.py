@@ -26,6 +26,7 @@ import trafilatura  # noqa: E402
 from infra.simulator import Simulator, Site  # noqa: E402
 from pipelines.clean import clean_run, read_response  # noqa: E402
 from spiders.runner import CrawlJob, run_crawl  # noqa: E402
+from spiders.sites import load_profile  # noqa: E402
 
 
 def bare(html: bytes) -> int:
@@ -52,7 +53,11 @@ def main() -> None:
         ]
         started = time.perf_counter()
         stats = clean_run(
-            out / "records.jsonl", out / "warc", Path(tmp) / "cleaned.jsonl.gz", sim.base, workers
+            out / "records.jsonl",
+            out / "warc",
+            Path(tmp) / "cleaned.jsonl.gz",
+            load_profile("insightcrime", sim.base),
+            workers,
         )
         clean_s = time.perf_counter() - started
         started = time.perf_counter()

@@ -101,6 +101,7 @@ def render(r: dict) -> str:
             verdict(max(reads["export_parquet_s"], reads["export_jsonl_s"]) < 10),
         ),
         *integrity_rows(r.get("integrity")),
+        *probe_rows(r.get("probe")),
     ]
     table = "\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)
     scaling = "\n".join(
@@ -137,6 +138,25 @@ largest single process, "process tree" adds the crawler's Scrapy child or the cl
 cold (a new reader: listing, manifest, index, version). The benchmark is not part of CI: CI asserts behaviour,
 this page records speed.{integrity_note(r.get("integrity"))}
 """
+
+
+def probe_rows(p: dict | None) -> list[tuple[str, str, str, str]]:
+    """bench/probe.py's figures: `briefs probe` must cost the same few requests whatever the site's size."""
+    if not p:
+        return []
+    rows = []
+    for wordpress in ("multilingual", "vanilla"):
+        small, large = p[f"{wordpress}-500"], p[f"{wordpress}-5000"]
+        rows.append(
+            (
+                f"`briefs probe`, {wordpress} WordPress: requests (500 / 5,000 posts), time",
+                f"{small['probe_requests']} / {large['probe_requests']}, {large['probe_s']} s, verdict "
+                f"{large['verdict']}",
+                "same at any size",
+                verdict(small["probe_requests"] == large["probe_requests"] and large["verdict"] == "ok"),
+            )
+        )
+    return rows
 
 
 def integrity_rows(i: dict | None) -> list[tuple[str, str, str, str]]:

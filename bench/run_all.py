@@ -305,6 +305,17 @@ def integrity(reps: int, articles: int = 5000, full_articles: int = 20000) -> di
     )
 
 
+def probe() -> dict:
+    """bench/probe.py: what `briefs probe` costs, on both WordPress variants and two site sizes."""
+    runs = {}
+    for wordpress in ("multilingual", "vanilla"):
+        for posts in (500, 5000):
+            command = [sys.executable, "bench/probe.py", "--posts", str(posts), "--wordpress", wordpress]
+            out = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+            runs[f"{wordpress}-{posts}"] = json.loads(out)
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=3)
@@ -317,6 +328,7 @@ def main() -> None:
         results = scenarios(args.reps, sizes, Path(tmp))
     results["clean_overhead"] = clean_ratio(args.reps)
     results["integrity"] = integrity(args.reps)
+    results["probe"] = probe()
     results["machine"] = {
         "cpus": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30),

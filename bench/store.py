@@ -26,11 +26,12 @@ sys.path.insert(0, str(ROOT))
 from infra.seaweedfs import SeaweedFS, free_port_block  # noqa: E402
 from infra.simulator import Site  # noqa: E402
 from pipelines.archive import Archive  # noqa: E402
-from pipelines.clean import EXTRACTOR, fingerprint  # noqa: E402
+from pipelines.clean import extractor, fingerprint  # noqa: E402
 from pipelines.commit import commit_run  # noqa: E402
 from pipelines.export import export_snapshot  # noqa: E402
 from pipelines.settings import Settings  # noqa: E402
 from pipelines.storage import Bucket  # noqa: E402
+from spiders.sites import load_profile  # noqa: E402
 
 BASE = "https://insightcrime.org"
 
@@ -64,7 +65,7 @@ def records(count: int) -> list[dict]:
                 "markdown": text,
                 "metadata": meta,
                 "fingerprint": fingerprint(text, post.title, post.authors, meta["published"]),
-                "extractor": EXTRACTOR,
+                "extractor": extractor(load_profile()),
                 "quality": [],
                 "etag": post.etag,
                 "fetched_at": "2026-11-20T06:00:00Z",

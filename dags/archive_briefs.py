@@ -1,4 +1,4 @@
-"""InSight Crime briefs: the nightly archiving DAG and the weekly reconciliation DAG.
+"""The site's briefs (InSight Crime by default): the nightly archiving DAG and the weekly reconciliation DAG.
 
 Wiring only: what each task does is in ``pipelines.tasks``. Nothing heavy is imported at parse time.
 Backfills: Trigger -> Backfill in the UI, ``POST /api/v2/backfills`` or ``airflow backfill create``; each logical
@@ -13,6 +13,9 @@ from datetime import datetime, timedelta
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from pipelines import tasks
+from pipelines.settings import profile_from_env
+
+PROFILE = profile_from_env()  # which site: BRIEFS_PROFILE (default insightcrime); its editions fill the form
 
 COMMIT_POOL = (
     "briefs_commit"  # one slot: commits never run concurrently (conditional writes stay the last line)
@@ -27,7 +30,18 @@ DEFAULTS = {
 }
 PARAMS = {
     "editions": Param(
-        "both", enum=["both", "en", "es"], title="Editions", description="Which language editions to archive."
+        "both",
+        enum=["both", *PROFILE.editions],
+        title="Editions",
+        description="Which language editions to archive (both: every edition of the site).",
+    ),
+    "categories": Param(
+        None,
+        type=["null", "string"],
+        pattern=r"^[a-z0-9_-]+(,[a-z0-9_-]+)*$",
+        title="Categories",
+        description="Scope override: comma-separated category slugs, each with all its subcategories "
+        f"(empty: the site's scope, {', '.join(s for e in PROFILE.editions.values() for s in e.scope)}).",
     ),
     "force_refetch": Param(
         False,

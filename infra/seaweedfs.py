@@ -140,11 +140,14 @@ class SeaweedFS:
             self.process.wait()
         self.process = None
 
-    def env(self, bucket: str, prefix: str = "insightcrime") -> dict[str, str]:
+    def env(self, bucket: str, prefix: str | None = None) -> dict[str, str]:
+        """Storage settings for `bucket` (prefix: the site profile's, as BRIEFS_PROFILE names it)."""
+        from pipelines.settings import profile_from_env
+
         return {
             "BRIEFS_S3_ENDPOINT_URL": self.endpoint,
             "BRIEFS_S3_BUCKET": bucket,
-            "BRIEFS_S3_PREFIX": prefix,
+            "BRIEFS_S3_PREFIX": prefix or profile_from_env().storage_prefix,
             "AWS_ACCESS_KEY_ID": self.access_key,
             "AWS_SECRET_ACCESS_KEY": self.secret_key,
             "AWS_DEFAULT_REGION": "us-east-1",

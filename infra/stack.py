@@ -22,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from pipelines.settings import read_env_file
+from pipelines.settings import profile_from_env, read_env_file
 
 from . import airflow_stack
 from .seaweedfs import SeaweedFS
@@ -47,7 +47,7 @@ def _port(name: str, default: int) -> int:
 def up(stack_dir: Path = STACK_DIR, offline: bool = False, with_airflow: bool = True) -> dict[str, str]:
     stack_dir.mkdir(parents=True, exist_ok=True)
     env = _seaweedfs(stack_dir)
-    site = "https://insightcrime.org"
+    site = profile_from_env().base_url
     if offline:
         site = _simulator(stack_dir, _port("SIM", 8765))
     if with_airflow:
@@ -118,7 +118,7 @@ def _simulator(stack_dir: Path, port: int) -> str:
             break
         except OSError:
             time.sleep(0.1)
-    print(f"site simulator started at {url} (offline mode: the DAGs archive it instead of insightcrime.org)")
+    print(f"site simulator started at {url} (offline mode: the DAGs archive it instead of the live site)")
     return url
 
 

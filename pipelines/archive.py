@@ -147,7 +147,10 @@ class Archive:
         if text in index:
             return index[text]
         if text.startswith("http"):
-            wanted = canonical_url(text)
+            try:
+                wanted = canonical_url(text)
+            except ValueError:
+                raise NotFound(f"{ident!r} is not a URL an article can have") from None
             for row in index.values():
                 if wanted in {canonical_url(u) for u in (row.url, *row.aliases)}:
                     return row

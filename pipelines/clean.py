@@ -25,32 +25,13 @@ from parsel import Selector
 from trafilatura.xml import xmltotxt
 from warcio.archiveiterator import ArchiveIterator
 
-from . import site_rules
+from spiders.sites import SiteProfile
+
+from . import chrome
 from .documents import FORMAT, FetchRecord, decode
 from .metadata import extract_metadata
 
-EXTRACTOR = {"name": "trafilatura", "version": trafilatura.__version__, "rules": site_rules.RULES_VERSION}
 SHORT_BODY_CHARS = 400
-_STOPWORDS = {
-    "en": {
-        "the",
-        "and",
-        "of",
-        "to",
-        "in",
-        "is",
-        "that",
-        "for",
-        "with",
-        "was",
-        "on",
-        "as",
-        "by",
-        "have",
-        "has",
-    },
-    "es": {"de", "la", "que", "el", "en", "y", "los", "del", "las", "por", "un", "una", "con", "para", "se"},
-}
 _MD_LINK = re.compile(r"\]\(([^)\s]+)\)")
 _MD_LINK_WHOLE = re.compile(r"\[([^\]]*)\]\([^)\s]*\)")  # trafilatura renders kept links even in plain text
 
@@ -73,9 +54,18 @@ def decode_html(body: bytes, declared: str | None) -> tuple[str, list[str]]:
     return body.decode("cp1252", errors="replace"), ["charset_fallback"]
 
 
-def guess_language(text: str) -> str | None:
-    words = re.findall(r"[a-záéíóúñ]+", text.lower()[:4000])
-    scores = {lang: sum(w in stop for w in words) for lang, stop in _STOPWORDS.items()}
+def extractor(profile: SiteProfile) -> dict:
+    """Who made a version: trafilatura's version and the site's rules (either changing is a new extractor)."""
+    rules = f"{profile.clean.version}+chrome-{chrome.ENGINE_VERSION}"
+    return {"name": "trafilatura", "version": trafilatura.__version__, "rules": rules}
+
+
+def guess_language(text: str, stopwords: dict[str, frozenset[str]]) -> str | None:
+    """The site language whose stopwords the text uses most (at least five), if any."""
+    if not stopwords:
+        return None
+    words = re.findall(r"[^\W\d_]+", text.lower()[:4000])
+    scores = {lang: sum(w in stop for w in words) for lang, stop in stopwords.items()}
     best = max(scores, key=scores.get)
     return best if scores[best] >= 5 else None
 
@@ -90,25 +80,31 @@ def fingerprint(text: str, title: str | None, authors: list[str], published: str
 def clean_page(
     html: str | bytes,
     url: str,
+    profile: SiteProfile,
     edition: str = "en",
-    base_url: str | None = None,
     rest: dict | None = None,
     declared_charset: str | None = None,
+    feed: dict | None = None,
 ) -> dict:
-    """Clean one page into {text, markdown, metadata, fingerprint, extractor, quality}."""
+    """Clean one page into {text, markdown, metadata, fingerprint, extractor, quality}; `rest` and `feed` are
+    what the discovery surfaces said about the post (metadata the page may not carry)."""
     flags: list[str] = []
     if isinstance(html, bytes):
         html, flags = decode_html(html, declared_charset)
     if not html.strip():
         raise UnreadablePage("empty page")
     try:
-        tree = lxml_html.document_fromstring(html)
+        # Comments and processing instructions go at parse time: after an inline ``<!-- -->`` or ``<?php ?>``
+        # trafilatura drops the rest of the paragraph. A parser per page: lxml parsers are not thread-safe.
+        parser = lxml_html.HTMLParser(remove_comments=True, remove_pis=True)
+        tree = lxml_html.document_fromstring(html, parser=parser)
     except (ValueError, lxml_html.etree.ParserError) as exc:
         raise UnreadablePage(f"not parseable as HTML: {exc}") from None
-    base_url = base_url or "/".join(url.split("/")[:3])
-    metadata = extract_metadata(Selector(root=tree, type="html"), url, edition, base_url, rest)
-    site_rules.strip_chrome(tree)
-    cross_links = site_rules.unlink_see_also(tree, url)
+    metadata, gaps = extract_metadata(
+        Selector(root=tree, type="html"), url, edition, profile, rest, feed=feed
+    )
+    chrome.strip_chrome(tree, profile.clean)
+    cross_links = chrome.unlink_see_also(tree, url, profile.clean)
     document = trafilatura.bare_extraction(
         tree,
         url=url,
@@ -121,19 +117,19 @@ def clean_page(
     body = document.body if document is not None else None
     plain = _MD_LINK_WHOLE.sub(r"\1", xmltotxt(body, include_formatting=False)) if body is not None else ""
     paragraphs = _paragraphs(plain)
-    paragraphs = site_rules.clean_lines(paragraphs)
+    paragraphs = chrome.clean_lines(paragraphs, profile.clean)
     markdown_blocks = _paragraphs(xmltotxt(body, include_formatting=True)) if body is not None else []
     markdown_blocks = [cross_links.get(block.replace("*", "").strip(), block) for block in markdown_blocks]
-    markdown = "\n\n".join(site_rules.clean_lines(markdown_blocks))
+    markdown = "\n\n".join(chrome.clean_lines(markdown_blocks, profile.clean))
     markdown = _MD_LINK.sub(lambda m: f"]({urljoin(url, m.group(1))})", markdown)
     text = "\n\n".join(paragraphs)
-    quality = _quality(text, metadata, edition) + flags
+    quality = _quality(text, metadata, edition, profile, gaps) + flags
     return {
         "text": text,
         "markdown": markdown,
         "metadata": metadata,
         "fingerprint": fingerprint(text, metadata["title"], metadata["authors"], metadata["published"]),
-        "extractor": EXTRACTOR,
+        "extractor": extractor(profile),
         "quality": quality,
     }
 
@@ -142,19 +138,18 @@ def _paragraphs(rendered: str) -> list[str]:
     return [" ".join(line.split()) for line in rendered.split("\n") if line.strip()]
 
 
-def _quality(text: str, metadata: dict, edition: str) -> list[str]:
+def _quality(text: str, metadata: dict, edition: str, profile: SiteProfile, gaps: list[str]) -> list[str]:
     flags = []
     if not any(len(p) >= 80 for p in text.split("\n\n")):  # no sentence-sized paragraph: navigation at best
         flags.append("empty_body")
     elif len(text) < SHORT_BODY_CHARS:
         flags.append("short_body")
-    if site_rules.leaked_phrases(text):
+    if chrome.leaked_phrases(text, profile.clean):
         flags.append("boilerplate_leak")
     if not metadata["title"]:
         flags.append("missing_title")
-    if not metadata["published"]:
-        flags.append("missing_date")
-    detected = guess_language(text)
+    flags += gaps  # missing_authors / missing_date / missing_tags (pipelines.metadata.metadata_gaps)
+    detected = guess_language(text, profile.stopwords)
     if detected and detected != edition:
         flags.append("language_mismatch")
     return flags
@@ -195,12 +190,18 @@ def read_response(warc_path: Path, offset: int) -> tuple[bytes, str | None]:
 
 def _clean_task(args: tuple) -> tuple[str, list[str], int, str]:
     """In a worker: read, clean and serialise one page; returns (status, quality flags, text length, JSON line)."""
-    record, warc_path, base_url = args
+    record, warc_path, profile = args
     try:
         body, charset = read_response(Path(warc_path), record["warc_offset"])
-        cleaned = clean_page(body, record["url"], record["edition"], base_url, record.get("rest"), charset)
+        cleaned = clean_page(
+            body, record["url"], profile, record["edition"], record.get("rest"), charset, record.get("feed")
+        )
     except (UnreadablePage, OSError, StopIteration, ValueError) as exc:
-        result = {**_identity(record), "status": "failed", "reason": f"clean: {exc}"}
+        result = {**_identity(record), "status": "failed", "reason": f"clean: {exc}"[:300]}
+        return "failed", [], 0, json.dumps(result, ensure_ascii=False)
+    except Exception as exc:
+        reason = f"clean: {type(exc).__name__}: {exc}".splitlines()[0][:300]
+        result = {**_identity(record), "status": "failed", "reason": reason}
         return "failed", [], 0, json.dumps(result, ensure_ascii=False)
     result = {**_identity(record), "status": "fetched", **cleaned}
     return "fetched", cleaned["quality"], len(cleaned["text"]), json.dumps(result, ensure_ascii=False)
@@ -254,7 +255,7 @@ def bounded_map(executor: ProcessPoolExecutor, fn, items: Iterable, window: int)
 
 
 def clean_run(
-    records_path: Path, warc_dir: Path, out_path: Path, base_url: str, workers: int | None = None
+    records_path: Path, warc_dir: Path, out_path: Path, profile: SiteProfile, workers: int | None = None
 ) -> CleanStats:
     """Clean every fetched page of a crawl; gone/not-modified records pass through for the commit."""
     stats = CleanStats()
@@ -267,7 +268,7 @@ def clean_run(
                 record = json.loads(line)
                 if record["status"] in ("fetched", "redirected") and record.get("warc_file"):
                     stats.pages += 1
-                    yield record, str(warc_dir / record["warc_file"]), base_url
+                    yield record, str(warc_dir / record["warc_file"]), profile
                 else:
                     stats.passed_through[record["status"]] += 1
                     passthrough.append(record)

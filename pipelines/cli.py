@@ -13,19 +13,31 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
+
+from spiders.sites import DEFAULT_PROFILE
 
 app = typer.Typer(
-    help="Archive InSight Crime's news briefs and read the archive back.",
+    help="Archive a news site's briefs and read the archive back (the site: a profile in spiders/sites/).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 console = Console(stderr=True)
 out = Console()
-SITE = "https://insightcrime.org"
 SIMULATOR_PORT = 8765
+ProfileOption = Annotated[str, typer.Option(help="Site profile: spiders/sites/<name>.py")]
+SiteOption = Annotated[
+    str | None,
+    typer.Option(
+        "--site", help="Base URL to crawl with the profile's rules (default: BRIEFS_SITE, else live)"
+    ),
+]
+CategoriesOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Scope: comma-separated category slugs, each with all its subcategories (default: profile)"
+    ),
+]
 At = Annotated[
     str | None, typer.Option("--at", help="Snapshot number, or a date/time (UTC): the archive as of then")
 ]
@@ -45,7 +57,7 @@ def _group(
         ),
     ] = None,
 ) -> None:
-    """Archive InSight Crime's news briefs and read the archive back."""
+    """Archive a news site's briefs and read the archive back."""
     _invocation.clear()
     _invocation["env_file"] = env_file
 
@@ -89,11 +101,11 @@ def _archive():
 
 
 @contextmanager
-def _site(offline: bool, simulate_days: int, posts: int, configured: bool = False):
-    """The live site (with `configured`: the settings' site, BRIEFS_SITE), or the simulator (optionally after
-    `simulate_days` of news) on 127.0.0.1."""
+def _site(offline: bool, simulate_days: int, posts: int, site: str | None = None):
+    """`site` (``--site``), else the settings' site (BRIEFS_SITE, default the profile's live site); or, offline,
+    the simulator (optionally after `simulate_days` of news) on 127.0.0.1."""
     if not offline:
-        yield (_settings().site if configured else SITE), None
+        yield (site or _settings().site).rstrip("/"), None
         return
     from infra.simulator import Simulator, Site
 
@@ -129,17 +141,26 @@ def crawl(
     after: Annotated[str | None, typer.Option(help="window: published on or after this ISO date")] = None,
     before: Annotated[str | None, typer.Option(help="window: published before this ISO date")] = None,
     state: Annotated[Path | None, typer.Option(help="Crawl state JSONL from a previous crawl")] = None,
+    site: SiteOption = None,
+    categories: CategoriesOption = None,
+    profile: ProfileOption = DEFAULT_PROFILE,
 ) -> None:
-    """Crawl once into WARC files and fetch records (no cleaning, no upload)."""
+    """Crawl once into WARC files and fetch records (no cleaning, no upload, no settings needed)."""
     from spiders.runner import CrawlJob, run_crawl
+    from spiders.sites import load_profile
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    with clear_errors(), _site(offline, 0, posts) as (site, simulator):
+    with (
+        clear_errors(),
+        _site(offline, 0, posts, site or load_profile(profile).base_url) as (site, simulator),
+    ):
         since = since or (None if state else _first_offline_since(simulator, mode))
         job = CrawlJob(
             out=out_dir,
             mode=mode,
+            profile=profile,
             site=site,
+            categories=categories,
             editions=editions,
             since=since,
             after=after,
@@ -168,6 +189,8 @@ def run(
     after: Annotated[str | None, typer.Option(help="window: published on or after this ISO date")] = None,
     before: Annotated[str | None, typer.Option(help="window: published before this ISO date")] = None,
     workdir: Annotated[Path | None, typer.Option(help="Scratch directory (default: a temporary one)")] = None,
+    site: SiteOption = None,
+    categories: CategoriesOption = None,
 ) -> None:
     """crawl -> clean -> commit once, without Airflow: the archive gains one snapshot."""
     from pipelines.commit import read_head
@@ -175,7 +198,7 @@ def run(
     from spiders.runner import CrawlJob
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    with clear_errors(), _site(offline, simulate_days, posts, configured=True) as (site, simulator):
+    with clear_errors(), _site(offline, simulate_days, posts, site) as (site, simulator):
         archive = _archive()
         archive.bucket.check()
         has_mark = bool(read_head(archive.bucket).high_water)
@@ -184,7 +207,9 @@ def run(
         job = CrawlJob(
             out=Path("."),
             mode=mode,
+            profile=_settings().profile,
             site=site,
+            categories=categories,
             editions=editions,
             since=since,
             after=after,
@@ -219,14 +244,15 @@ def stage(
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     with clear_errors():
         settings = _settings()
-        site = site or settings.site
+        profile = settings.site_profile.at(site)
         polite = settings.polite if polite is None else polite
         bucket = _archive().bucket
         if name == "crawl":
             job = CrawlJob(
                 out=workdir / "crawl",
                 mode=mode,
-                site=site,
+                profile=profile.name,
+                site=profile.base_url,
                 after=after,
                 before=before,
                 include_modified=True,
@@ -235,9 +261,10 @@ def stage(
             )
             result = stages.stage_crawl(bucket, run_id, job)["fetch"]
         elif name == "clean":
-            result = stages.stage_clean(bucket, run_id, workdir, site)
+            result = stages.stage_clean(bucket, run_id, workdir, profile)
         elif name == "commit":
-            commit = stages.stage_commit(bucket, run_id, workdir, {"mode": mode, "site": site})
+            run_info = {"mode": mode, "site": profile.base_url}
+            commit = stages.stage_commit(bucket, run_id, workdir, run_info, profile)
             result = {
                 "snapshot": commit.seq,
                 "created": commit.created,
@@ -248,180 +275,51 @@ def stage(
     out.print_json(json.dumps(result))
 
 
-@app.command()
-def snapshots() -> None:
-    """List the archive's snapshots, newest last."""
-    from pipelines.documents import DamagedObject
-
-    with clear_errors():
-        archive = _archive()
-        columns = ("articles", "new", "changed", "removed", "aliased", "superseded")
-        table = Table("snapshot", "committed (UTC)", "run", *columns)
-        seqs = archive.seqs()
-        for seq in seqs:
-            m = archive.manifest(seq)
-            table.add_row(str(seq), m.created_at, m.run_id, *(str(getattr(m.counts, c)) for c in columns))
-        out.print(table)
-        missing = sorted(set(range(1, seqs[-1] + 1)) - set(seqs))
-        if missing:
-            raise DamagedObject(
-                f"snapshots/: snapshots {missing[:10]} are missing; run `briefs verify --full`"
-            )
-
-
-@app.command()
-def snapshot(
-    at: Annotated[str | None, typer.Argument(help="Snapshot number or date (default: latest)")] = None,
-) -> None:
-    """Show one snapshot's manifest (counts, run, changes, WARC files)."""
-    with clear_errors():
-        from pipelines.documents import to_builtins
-
-        archive = _archive()
-        out.print_json(json.dumps(to_builtins(archive.manifest(archive.resolve(at)))))
-
-
-@app.command()
-def article(
-    ident: Annotated[str, typer.Argument(help="WordPress post id or any URL the article has had")],
-    at: At = None,
-    fmt: Annotated[str, typer.Option("--format", help="text, markdown or json")] = "text",
-) -> None:
-    """Print an article as it was at a snapshot (latest by default)."""
-    from pipelines.documents import to_builtins
-
-    with clear_errors():
-        archive = _archive()
-        entry = archive.entry(ident, at)
-        doc = archive.version(entry)
-        if fmt == "json":
-            urls = {"aliases": entry.aliases, "translations": entry.translations}
-            out.print_json(json.dumps(to_builtins(doc) | urls, ensure_ascii=False))
-        elif doc.status == "gone":
-            out.print(
-                f"article {ident} was removed (version {doc.version}, HTTP {doc.provenance.http_status})"
-            )
-        else:
-            meta = doc.metadata
-            out.print(
-                f"[bold]{meta.title}[/]\n{', '.join(meta.authors)} · {meta.published} · v{doc.version}"
-                f" · {doc.url}\n",
-                highlight=False,
-            )
-            typer.echo(doc.markdown if fmt == "markdown" else doc.text)
-
-
-@app.command()
-def history(ident: Annotated[str, typer.Argument(help="Post id or URL")]) -> None:
-    """Every version of an article, oldest first."""
-    with clear_errors():
-        table = Table("version", "status", "fetched", "run", "title", "fingerprint")
-        for v in _archive().history(ident):
-            table.add_row(
-                str(v.version),
-                v.status,
-                v.provenance.fetched_at or "",
-                v.provenance.run_id,
-                (v.metadata.title if v.metadata else None) or "",
-                v.fingerprint[:12],
-            )
-        out.print(table)
-
-
-@app.command()
-def diff(
-    ident: Annotated[str, typer.Argument(help="Post id or URL")],
-    old: Annotated[
-        int | None, typer.Option("--from", help="Older version (default: the previous one)")
-    ] = None,
-    new: Annotated[int | None, typer.Option("--to", help="Newer version (default: the latest)")] = None,
-) -> None:
-    """Unified diff between two versions of an article."""
-    with clear_errors():
-        text = _archive().diff(ident, old, new)
-        typer.echo(text or "(no difference)", nl=not text)
-
-
-@app.command()
-def export(
-    path: Annotated[Path, typer.Argument(help="Output file")],
-    at: At = None,
-    fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl (gzip)")] = "parquet",
-    include_gone: Annotated[bool, typer.Option(help="Include removed articles (tombstones)")] = False,
-) -> None:
-    """Export every article of a snapshot to Parquet or gzip JSONL."""
-    from pipelines.export import count, export_snapshot
-
-    with clear_errors():
-        archive = _archive()
-        seq = archive.resolve(at)
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task(f"snapshot {seq}", total=count(archive, seq, include_gone))
-            rows = export_snapshot(archive, seq, path, fmt, include_gone, lambda n: progress.advance(task, n))
-        console.print(f"[green]exported[/] {rows} articles of snapshot {seq} to {path}")
-
-
-@app.command()
-def verify(
-    at: Annotated[
-        int | None, typer.Option("--at", help="The snapshot to check (default: the newest)")
-    ] = None,
-    full: Annotated[
-        bool, typer.Option("--full", help="Every snapshot, object, digest and history link")
-    ] = False,
-    show: Annotated[int, typer.Option(help="Print at most this many problems and orphans")] = 20,
-) -> None:
-    """Check the chain, every reference and every digest; exit 1 on any damage."""
-    from pipelines.verify import verify as check
-
-    with clear_errors():
-        report = check(_archive().bucket, at=at, full=full)
-    for line in report.problems[:show]:
-        console.print(f"[red]damaged:[/] {line}", highlight=False, soft_wrap=True)
-    for key in report.orphans[:show]:
-        console.print(f"orphan: {key}", highlight=False, soft_wrap=True)
-    out.print_json(json.dumps(report.summary()))
-    if not report.ok:
-        raise typer.Exit(1)
-
-
-@app.command()
-def gc(
-    apply: Annotated[bool, typer.Option("--apply", help="Delete (default: only list what would go)")] = False,
-    grace: Annotated[str, typer.Option(help="Keep anything younger than this: 7d, 12h, 30m")] = "7d",
-    show: Annotated[int, typer.Option(help="List at most this many keys")] = 20,
-) -> None:
-    """Remove objects no snapshot references (crashed commits, old staging), after a grace period."""
-    from pipelines import gc as collector
-
-    with clear_errors():
-        period = collector.parse_grace(grace)
-        bucket = _archive().bucket
-        found = collector.collect(bucket, period)
-        for candidate in found.candidates[:show]:
-            console.print(
-                f"{'deleting' if apply else 'would delete'}: {candidate.key} ({candidate.why})",
-                highlight=False,
-                soft_wrap=True,
-            )
-        if apply:
-            for _ in collector.apply(bucket, found, period):
-                pass
-    out.print_json(json.dumps(found.summary()))
-
-
 @app.command("clean-html")
 def clean_html(
     page: Annotated[Path, typer.Argument(help="A saved article page")],
-    url: Annotated[str, typer.Option(help="The page's URL (for links and section)")] = f"{SITE}/news/page/",
-    edition: Annotated[str, typer.Option(help="en or es")] = "en",
+    url: Annotated[str | None, typer.Option(help="The page's URL (default: the profile's site)")] = None,
+    edition: Annotated[str, typer.Option(help="The page's edition (en, es, ...)")] = "en",
+    profile: ProfileOption = DEFAULT_PROFILE,
 ) -> None:
     """Clean one saved page and print the cleaned record as JSON (for debugging the clean stage)."""
     from pipelines.clean import clean_page
+    from spiders.sites import load_profile
 
     with clear_errors():
-        record = clean_page(page.read_bytes(), url, edition)
+        rules = load_profile(profile)
+        record = clean_page(page.read_bytes(), url or f"{rules.base_url}/", rules, edition)
     out.print_json(json.dumps(record, ensure_ascii=False))
+
+
+@app.command()
+def probe(
+    site: Annotated[str | None, typer.Option("--site", help="Base URL (default: the profile's)")] = None,
+    profile: ProfileOption = DEFAULT_PROFILE,
+    offline: Annotated[bool, typer.Option(help="Probe the site simulator on 127.0.0.1")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    polite: Annotated[bool | None, typer.Option(hidden=True, help="Default: unless --offline")] = None,
+) -> None:
+    """Check, read-only, every surface the pipeline relies on (run before the first night); exit 1 on a failure."""
+    from pipelines.probe import print_report, run_probe
+    from spiders.sites import load_profile
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    with (
+        clear_errors(),
+        _site(offline, 0, 300, site or load_profile(profile).base_url) as (url, simulator),
+        console.status(f"probing {url} ..."),
+    ):
+        report = run_probe(profile, url, polite=simulator is None if polite is None else polite)
+    if as_json:
+        out.print_json(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        print_report(report, out)
+    raise typer.Exit(report.exit_code)
+
+
+# The archive's reader commands (snapshots, article, history, diff, export, verify, gc) live beside this module.
+from pipelines import cli_archive  # noqa: E402, F401 - registers its commands on `app`
 
 
 def main() -> None:

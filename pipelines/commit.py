@@ -24,8 +24,10 @@ from pathlib import Path
 
 import msgspec
 
+from spiders.sites import SiteProfile, load_profile
+
 from . import chaos, layout
-from .clean import EXTRACTOR
+from .clean import extractor
 from .documents import (
     FORMAT,
     CleanedRecord,
@@ -42,7 +44,6 @@ from .storage import AlreadyExists, Bucket, StorageError
 from .verified import check_link, read_index, read_manifest, snapshot_seqs
 
 log = logging.getLogger("insight_briefs.commit")
-SITE = "insightcrime"
 
 
 class CommitConflict(StorageError):
@@ -131,9 +132,11 @@ def commit_run(
     before_write: Callable[[str], None] | None = None,
     max_attempts: int = 20,
     threads: int = 16,
+    profile: SiteProfile | None = None,
 ) -> CommitResult:
     """Commit one run's cleaned records as the next snapshot (see the module docstring for the guarantees)."""
     hook = before_write or chaos.commit_hook() or (lambda key: None)
+    profile = profile or load_profile()
     typed = typed_records(records)
     high_water = {k: v for k, v in (high_water or {}).items() if v}
     wanted = input_digest(typed, high_water)
@@ -147,14 +150,14 @@ def commit_run(
             if manifest.input_sha256 == wanted:
                 log.info("run %s already committed this input as snapshot %s", run_id, manifest.seq)
                 return CommitResult(manifest.seq, manifest, created=False)
-        work = plan(head, typed, run_id, SITE)
+        work = plan(head, typed, run_id, profile.name)
         if earlier and not work.changes_anything:
             log.info(
                 "run %s reprocessed: nothing differs from snapshot %s; no new snapshot", run_id, head.seq
             )
             return CommitResult(earlier[-1].seq, earlier[-1], created=False)
         written = _write_objects(bucket, work, hook, threads, head)
-        manifest = _manifest(head, run_id, wanted, run_info, work, written, warc_keys, high_water)
+        manifest = _manifest(head, run_id, wanted, run_info, work, written, warc_keys, high_water, profile)
         receipt = CommitReceipt(format=FORMAT, run_id=run_id, input_sha256=wanted, seq=manifest.seq)
         receipt_key = layout.receipt_key(run_id, manifest.seq, wanted)
         hook(receipt_key)
@@ -240,6 +243,7 @@ def _manifest(
     written: dict,
     warc_keys: list[str],
     high_water: dict[str, str],
+    profile: SiteProfile,
 ) -> Manifest:
     marks = dict(head.high_water)
     for edition, mark in high_water.items():
@@ -249,7 +253,7 @@ def _manifest(
     now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     return Manifest(
         format=FORMAT,
-        site=SITE,
+        site=profile.name,
         seq=work.seq,
         parent=head.seq or None,
         parent_sha256=head.sha256,
@@ -263,5 +267,5 @@ def _manifest(
         high_water=marks,
         warc=sorted(set(warc_keys) | cited),
         packs=[written["pack"]] if written["pack"] else [],
-        extractor=Extractor(**EXTRACTOR),
+        extractor=Extractor(**extractor(profile)),
     )

@@ -55,6 +55,7 @@ class FetchRecord(Doc):
     title: str | None = None
     discovered_via: list[str] = []
     rest: dict[str, Any] | None = None
+    feed: dict[str, Any] | None = None
     warc_file: str | None = None
     warc_offset: int | None = None
     warc_record_id: str | None = None

@@ -52,3 +52,8 @@ def warc_key(run_id: str, name: str) -> str:
 def run_key(run_id: str, name: str) -> str:
     """Run-scoped staging (crawl records, cleaned records, reports): what lets each task retry on its own."""
     return f"runs/{run_id}/{name}"
+
+
+def discovery_key() -> str:
+    """How each edition's REST API answers (``spiders.editions``): a cache the crawler re-probes, not history."""
+    return "state/discovery.json"

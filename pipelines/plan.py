@@ -28,6 +28,11 @@ from .documents import (
 GONE_PREFIX = "gone:"
 
 
+class IdCollision(ValueError):
+    """Two editions claim one post id: separate WordPress installs number posts independently, and the
+    archive keys articles by post id. Committing would mix two articles' histories, so the commit refuses."""
+
+
 @dataclass
 class Head:
     """The snapshot a commit builds on (seq 0: the empty archive)."""
@@ -159,6 +164,11 @@ def plan(head: Head, records: Iterable[CleanedRecord], run_id: str, site: str) -
     for record in records:
         aid = record.article_id
         entry = result.index.get(aid)
+        if entry is not None and entry.edition and record.edition and entry.edition != record.edition:
+            raise IdCollision(
+                f"post id {aid} is a {entry.edition} article ({entry.url}) but this run saw it as {record.edition} "
+                f"({record.url}): the site's editions share no id space, which this archive cannot keep apart"
+            )
         if record.status in ("fetched", "redirected"):
             if "empty_body" in record.quality:
                 result.counts["rejected_empty"] += 1  # a layout change must not overwrite a good version

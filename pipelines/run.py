@@ -17,7 +17,9 @@ from pathlib import Path
 
 import msgspec
 
+from spiders.editions import Strategy
 from spiders.runner import CrawlJob, run_crawl
+from spiders.sites import SiteProfile, load_profile
 from spiders.state import CrawlState, KnownPost
 
 from . import layout
@@ -34,7 +36,7 @@ def crawl_state_from_head(bucket: Bucket) -> CrawlState:
     """What the crawler needs to know, read from the latest snapshot: the archive is the state. The head's
     number goes along as every observation's ``base_seq`` (what the run planned against)."""
     head = read_head(bucket)
-    state = CrawlState(high_water=dict(head.high_water), base_seq=head.seq)
+    state = CrawlState(high_water=dict(head.high_water), base_seq=head.seq, strategies=_strategies(bucket))
     for row in head.index.values():
         if row.post_id is None:
             continue
@@ -52,6 +54,20 @@ def crawl_state_from_head(bucket: Bucket) -> CrawlState:
     return state
 
 
+def _strategies(bucket: Bucket) -> dict[str, Strategy]:
+    """The discovery cache; missing or unreadable means every edition is probed again (and says so)."""
+    if not bucket.exists(layout.discovery_key()):
+        return {}
+    try:
+        rows = bucket.get_json(layout.discovery_key())
+        return {edition: Strategy.from_dict(row) for edition, row in rows.items()}
+    except (ValueError, TypeError, AttributeError) as exc:
+        log.warning(
+            "discovery cache %s unreadable (%s): every edition is probed again", layout.discovery_key(), exc
+        )
+        return {}
+
+
 def stage_crawl(bucket: Bucket, run_id: str, job: CrawlJob, logger: logging.Logger | None = None) -> dict:
     """Crawl with the archive's state; stage the outputs and WARC files in the bucket."""
     out = Path(job.out)
@@ -62,6 +78,9 @@ def stage_crawl(bucket: Bucket, run_id: str, job: CrawlJob, logger: logging.Logg
     stats = run_crawl(job, logger)
     for name in ("records.jsonl", "stats.json", "state.jsonl"):
         bucket.upload_file(out / name, layout.run_key(run_id, f"crawl/{name}"))
+    strategies = CrawlState.load(out / "state.jsonl").strategies
+    if strategies:
+        bucket.put_json(layout.discovery_key(), {e: s.as_dict() for e, s in sorted(strategies.items())})
     upload_warcs(bucket, run_id, out / "warc")
     return stats
 
@@ -82,17 +101,17 @@ def _ensure_local(bucket: Bucket, run_id: str, workdir: Path) -> Path:
 
 
 def stage_clean(
-    bucket: Bucket, run_id: str, workdir: Path, base_url: str, workers: int | None = None
+    bucket: Bucket, run_id: str, workdir: Path, profile: SiteProfile, workers: int | None = None
 ) -> dict:
     crawl_dir = _ensure_local(bucket, run_id, workdir)
     cleaned = workdir / "cleaned.jsonl.gz"
-    stats = clean_run(crawl_dir / "records.jsonl", crawl_dir / "warc", cleaned, base_url, workers)
+    stats = clean_run(crawl_dir / "records.jsonl", crawl_dir / "warc", cleaned, profile, workers)
     bucket.upload_file(cleaned, layout.run_key(run_id, "cleaned.jsonl.gz"))
     return stats.as_dict()
 
 
 def stage_reclean(
-    bucket: Bucket, run_id: str, workdir: Path, base_url: str, max_items: int | None = None
+    bucket: Bucket, run_id: str, workdir: Path, profile: SiteProfile, max_items: int | None = None
 ) -> dict:
     """Re-extract archived pages from their WARC records with the current extractor: no request to the site.
 
@@ -132,12 +151,14 @@ def stage_reclean(
             }
             out.write(json.dumps(record) + "\n")
     cleaned = workdir / "cleaned.jsonl.gz"
-    stats = clean_run(crawl_dir / "records.jsonl", crawl_dir / "warc", cleaned, base_url)
+    stats = clean_run(crawl_dir / "records.jsonl", crawl_dir / "warc", cleaned, profile)
     bucket.upload_file(cleaned, layout.run_key(run_id, "cleaned.jsonl.gz"))
     return {"mode": "reclean", **stats.as_dict()}
 
 
-def stage_commit(bucket: Bucket, run_id: str, workdir: Path, run_info: dict, **kwargs) -> CommitResult:
+def stage_commit(
+    bucket: Bucket, run_id: str, workdir: Path, run_info: dict, profile: SiteProfile, **kwargs
+) -> CommitResult:
     cleaned = workdir / "cleaned.jsonl.gz"
     if not cleaned.exists():
         workdir.mkdir(parents=True, exist_ok=True)
@@ -151,7 +172,7 @@ def stage_commit(bucket: Bucket, run_id: str, workdir: Path, run_info: dict, **k
         crawl_state.parent.mkdir(parents=True, exist_ok=True)
         bucket.download_file(staged, crawl_state)
     high_water = CrawlState.load(crawl_state).high_water if crawl_state.exists() else {}
-    return commit_run(bucket, run_id, records, run_info, high_water=high_water, **kwargs)
+    return commit_run(bucket, run_id, records, run_info, high_water=high_water, profile=profile, **kwargs)
 
 
 def run_once(
@@ -160,16 +181,17 @@ def run_once(
     """crawl -> clean -> commit, returning a summary of every stage."""
     job.out = workdir / "crawl"
     crawl = stage_crawl(bucket, run_id, job, logger)
-    clean = stage_clean(bucket, run_id, workdir, job.site)
+    profile = load_profile(job.profile, job.site)
+    clean = stage_clean(bucket, run_id, workdir, profile)
     run_info = {
         "mode": job.mode,
-        "site": job.site,
+        "site": profile.base_url,
         "editions": job.editions,
         "since": job.since,
         "after": job.after,
         "before": job.before,
     }
-    result = stage_commit(bucket, run_id, workdir, run_info)
+    result = stage_commit(bucket, run_id, workdir, run_info, profile)
     return {
         "run_id": run_id,
         "snapshot": result.seq,

@@ -6,12 +6,13 @@ Where the settings come from, in order:
    file sets, the file wins over the environment; the environment fills the other names.
 2. The environment: ``BRIEFS_S3_BUCKET``, ``BRIEFS_S3_PREFIX``, ``BRIEFS_S3_ENDPOINT_URL`` (or
    ``AWS_ENDPOINT_URL_S3``), ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``; and
-   ``BRIEFS_SITE``, ``BRIEFS_POLITE``, ``BRIEFS_OVERLAP_MINUTES``, ``BRIEFS_MAX_EMPTY_RATE``,
-   ``BRIEFS_MAX_LEAK_RATE``, ``BRIEFS_MIN_BODY_RATIO``, ``BRIEFS_ALERT_WEBHOOK``.
+   ``BRIEFS_PROFILE`` (the site profile, ``spiders/sites/<name>.py``), ``BRIEFS_SITE`` (its base URL, default the
+   profile's), ``BRIEFS_POLITE``, ``BRIEFS_OVERLAP_MINUTES``, ``BRIEFS_MAX_EMPTY_RATE``,
+   ``BRIEFS_MAX_LEAK_RATE``, ``BRIEFS_MIN_BODY_RATIO``, ``BRIEFS_MIN_DISCOVERY_RATIO``, ``BRIEFS_ALERT_WEBHOOK``.
 3. In an Airflow task (``Settings.for_airflow_task()``): storage from the connection ``briefs_s3`` when it exists
    (type aws; login/password = access key/secret; extra: ``bucket``, ``prefix``, ``endpoint_url``,
    ``region_name``), and each other setting from the Variable ``briefs_<name>`` before ``BRIEFS_<NAME>``.
-4. Defaults (the live site, polite crawling, a 60-minute overlap, the gate's usual thresholds, no webhook).
+4. Defaults (the InSight Crime profile and its live site and prefix, polite crawling, a 60-minute overlap, the gate's usual thresholds, no webhook).
 
 Storage settings are taken as a whole from one source, never assembled from several: from the env file if it
 sets any storage variable, else from the environment (or the Airflow connection). A bucket-only setup is AWS
@@ -26,6 +27,7 @@ the standard library, so DAG files and task bodies can use it at parse time.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,14 +35,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from spiders.sites import DEFAULT_PROFILE, SiteProfile, UnknownProfile, load_profile
+
 if TYPE_CHECKING:
     from pipelines.storage import StorageConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STACK_DIR = REPO_ROOT / ".stack"
 CONNECTION_ID = "briefs_s3"
-LIVE_SITE = "https://insightcrime.org"
-DEFAULT_PREFIX = "insightcrime"
 DEFAULT_REGION = "us-east-1"
 # Any of these (non-empty) means storage is configured; AWS_DEFAULT_REGION alone is often machine-wide, not a choice.
 STORAGE_VARIABLES = (
@@ -56,6 +58,16 @@ _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 class SettingsError(ValueError):
     """A setting is missing its file or has a malformed value; the message names it, never a secret."""
+
+
+def profile_from_env(env: Mapping[str, str] | None = None) -> SiteProfile:
+    """The site profile named by ``BRIEFS_PROFILE`` (default insightcrime), for DAG files at parse time, where
+    the full settings (storage, Variables) are not read."""
+    name = ((os.environ if env is None else env).get("BRIEFS_PROFILE") or "").strip()
+    try:
+        return load_profile(name or DEFAULT_PROFILE)
+    except UnknownProfile as exc:
+        raise SettingsError(f"BRIEFS_PROFILE: {exc}") from None
 
 
 def read_env_file(path: Path | None) -> dict[str, str]:
@@ -95,18 +107,25 @@ class QualityThresholds:
     max_empty_rate: float = 0.2
     max_leak_rate: float = 0.05
     min_body_ratio: float = 0.5
+    min_discovery_ratio: float = 0.25  # candidates per edition against the median of comparable runs
 
 
 @dataclass(frozen=True)
 class Settings:
     storage: StorageConfig
-    site: str = LIVE_SITE
+    site: str  # the base URL crawled: the profile's live site unless BRIEFS_SITE points elsewhere
+    profile: str = DEFAULT_PROFILE
     polite: bool = True
     overlap_minutes: int = 60
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     alert_webhook: str | None = field(default=None, repr=False)
     source: str = "environment"  # where the storage settings came from, for humans
     local_stack: bool = False  # the storage is the local stack's, because nothing was configured
+
+    @property
+    def site_profile(self) -> SiteProfile:
+        """The profile's rules, served at ``site``."""
+        return load_profile(self.profile, self.site)
 
     # ---- constructors -------------------------------------------------------------------------------------
     @classmethod
@@ -199,7 +218,7 @@ def storage_from_variables(values: Mapping[str, str], where: str = "the environm
     )
     return StorageConfig(
         bucket=bucket,
-        prefix=(values.get("BRIEFS_S3_PREFIX") or DEFAULT_PREFIX).strip("/"),
+        prefix=(values.get("BRIEFS_S3_PREFIX") or "").strip("/"),  # "" = the profile's, filled in by _build
         endpoint_url=_url(values.get(endpoint_variable) or None, endpoint_variable, secret=True),
         region=values.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
         access_key=values.get("AWS_ACCESS_KEY_ID") or None,
@@ -231,7 +250,7 @@ def _storage_from_connection(connection) -> StorageConfig:
         raise StorageError(f'no bucket configured in {where}: add "bucket" to its extra')
     return StorageConfig(
         bucket=extra["bucket"],
-        prefix=(extra.get("prefix") or DEFAULT_PREFIX).strip("/"),
+        prefix=(extra.get("prefix") or "").strip("/"),
         endpoint_url=_url(extra.get("endpoint_url") or None, f"endpoint_url of {where}", secret=True),
         region=extra.get("region_name") or DEFAULT_REGION,
         access_key=connection.login or None,
@@ -248,15 +267,20 @@ def _build(
         value = value.strip() if value else None
         return default if not value else parse(value, label)
 
+    profile = get("profile", _profile, load_profile())
+    if not storage.prefix:
+        storage = dataclasses.replace(storage, prefix=profile.storage_prefix)
     return Settings(
         storage=storage,
-        site=get("site", lambda v, label: _url(v, label).rstrip("/"), LIVE_SITE),
+        profile=profile.name,
+        site=get("site", lambda v, label: _url(v, label).rstrip("/"), profile.base_url),
         polite=get("polite", _bool, True),
         overlap_minutes=get("overlap_minutes", _count, 60),
         quality=QualityThresholds(
             max_empty_rate=get("max_empty_rate", _rate, QualityThresholds.max_empty_rate),
             max_leak_rate=get("max_leak_rate", _rate, QualityThresholds.max_leak_rate),
             min_body_ratio=get("min_body_ratio", _rate, QualityThresholds.min_body_ratio),
+            min_discovery_ratio=get("min_discovery_ratio", _rate, QualityThresholds.min_discovery_ratio),
         ),
         alert_webhook=_webhook(lookup),
         source=source,
@@ -267,6 +291,13 @@ def _build(
 def _webhook(lookup: Callable[[str], tuple[str | None, str]]) -> str | None:
     value, label = lookup("alert_webhook")
     return _url(value.strip(), label, secret=True) if value and value.strip() else None
+
+
+def _profile(value: str, label: str) -> SiteProfile:
+    try:
+        return load_profile(value)
+    except UnknownProfile as exc:
+        raise SettingsError(f"{label}: {exc}") from None
 
 
 def _bool(value: str, label: str) -> bool:

@@ -40,7 +40,7 @@ class MissingObject(StorageError):
 @dataclass(frozen=True)
 class StorageConfig:
     bucket: str
-    prefix: str = "insightcrime"
+    prefix: str  # the archive's root in the bucket (default: the site profile's storage_prefix)
     endpoint_url: str | None = None
     region: str = "us-east-1"
     access_key: str | None = field(default=None, repr=False)

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import statistics
 import tempfile
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipelines.settings import QualityThresholds, Settings
+from pipelines.settings import Settings
 
 log = logging.getLogger("insight_briefs.tasks")
 
@@ -61,24 +60,35 @@ def crawl(context: dict, reconcile_dag: bool = False) -> dict:
     settings = task_settings()
     start, end = _interval(context)
     overlap = timedelta(minutes=settings.overlap_minutes)
-    editions = {"both": "en,es"}.get(params.get("editions", "both"), params.get("editions"))
+    editions = {"both": "all"}.get(params.get("editions", "both"), params.get("editions"))
     reconcile = reconcile_dag or params.get("reconcile")
     job = CrawlJob(
         out=Path("."),
         mode="reconcile" if reconcile else "window",
+        profile=settings.profile,
         site=settings.site,
         editions=editions,
         after=None if reconcile else (start - overlap).isoformat(),
         before=None if reconcile else end.isoformat(),
         include_modified=True,
         force_refetch=bool(params.get("force_refetch")),
+        categories=params.get("categories") or None,
         max_items=params.get("max_items"),
         polite=settings.polite,
     )
     with tempfile.TemporaryDirectory(prefix="briefs-crawl-") as tmp:
         job.out = Path(tmp) / "crawl"
         stats = stage_crawl(_bucket(settings), run_name(context), job, log)
-    keep = ("mode", "discovered", "discovery_requests", "fetch", "candidates", "warc_responses")
+    keep = (
+        "mode",
+        "discovered",
+        "discovery_requests",
+        "fetch",
+        "candidates",
+        "candidates_by_edition",
+        "surfaces",
+        "warc_responses",
+    )
     return {"started_at": started, **{k: stats[k] for k in keep}}
 
 
@@ -89,8 +99,8 @@ def clean(context: dict) -> dict:
     bucket, name, params = _bucket(settings), run_name(context), context["params"]
     with tempfile.TemporaryDirectory(prefix="briefs-clean-") as tmp:
         if params.get("reclean_only"):
-            return stage_reclean(bucket, name, Path(tmp), settings.site, params.get("max_items"))
-        return stage_clean(bucket, name, Path(tmp), settings.site)
+            return stage_reclean(bucket, name, Path(tmp), settings.site_profile, params.get("max_items"))
+        return stage_clean(bucket, name, Path(tmp), settings.site_profile)
 
 
 def commit(context: dict, crawl_stats: dict, clean_stats: dict) -> dict:
@@ -102,13 +112,17 @@ def commit(context: dict, crawl_stats: dict, clean_stats: dict) -> dict:
         "dag_id": context["dag"].dag_id,
         "run_id": context["run_id"],
         "mode": crawl_stats.get("mode"),
+        "site": task_settings().site,  # the origin crawled: a staging mirror is not the live site
         "window": [start.isoformat(), end.isoformat()],
         "params": dict(context["params"]),
         "crawl": crawl_stats,
         "clean": clean_stats,
     }
     with tempfile.TemporaryDirectory(prefix="briefs-commit-") as tmp:
-        result = stage_commit(_bucket(task_settings()), run_name(context), Path(tmp), run_info)
+        settings = task_settings()
+        result = stage_commit(
+            _bucket(settings), run_name(context), Path(tmp), run_info, settings.site_profile
+        )
     return {
         "snapshot": result.seq,
         "created": result.created,
@@ -118,49 +132,12 @@ def commit(context: dict, crawl_stats: dict, clean_stats: dict) -> dict:
     }
 
 
-class QualityGateFailed(Exception):
-    """The run's output looks wrong (nothing extracted, empty bodies, leaks, a sharp drop): fail loudly."""
-
-
-def quality_problems(
-    crawl_stats: dict,
-    clean_stats: dict,
-    commit_stats: dict,
-    recent_mean_chars: list[float],
-    thresholds: QualityThresholds,
-) -> list[str]:
-    """The quality gate, as a pure function of its inputs and `thresholds` (``Settings.quality``): every reason
-    this run must fail (empty list: it passes)."""
-    problems = []
-    pages = clean_stats.get("pages", 0)
-    fetched = sum((crawl_stats.get("fetch") or {}).get(k, 0) for k in ("fetched", "redirected"))
-    if fetched and not clean_stats.get("cleaned"):
-        problems.append(f"{fetched} pages fetched but nothing extracted")
-    quality = clean_stats.get("quality", {})
-    for flag, limit in (
-        ("empty_body", thresholds.max_empty_rate),
-        ("boilerplate_leak", thresholds.max_leak_rate),
-    ):
-        rate = quality.get(flag, 0) / pages if pages else 0.0
-        if rate > limit:
-            problems.append(f"{flag} on {rate:.0%} of {pages} pages (limit {limit:.0%})")
-    mean = clean_stats.get("mean_chars")
-    if mean and len(recent_mean_chars) >= 3 and pages >= 5:
-        baseline = statistics.median(recent_mean_chars)
-        if mean < thresholds.min_body_ratio * baseline:
-            problems.append(
-                f"mean body length {mean:.0f} chars against {baseline:.0f} in recent runs (layout drift?)"
-            )
-    if not commit_stats.get("snapshot"):
-        problems.append("no snapshot was written")
-    return problems
-
-
 def verify(context: dict, crawl_stats: dict, clean_stats: dict, commit_stats: dict) -> dict:
     """The snapshot just committed must verify (chain, index, the versions it added, packs, WARC files), and the
     run's output must pass the quality gate."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from pipelines import quality
     from pipelines.verify import verify as check_integrity
 
     settings = task_settings()
@@ -172,33 +149,22 @@ def verify(context: dict, crawl_stats: dict, clean_stats: dict, commit_stats: di
         raise AirflowFailException(
             f"snapshot {commit_stats.get('snapshot')} does not verify: {integrity.summary()}"
         )
-    recent = _recent_mean_chars(bucket, commit_stats.get("snapshot"))
-    problems = quality_problems(crawl_stats, clean_stats, commit_stats, recent, settings.quality)
+    start, end = _interval(context)
+    past = quality.history(bucket, commit_stats.get("snapshot"), crawl_stats.get("mode"), end - start)
+    problems = quality.quality_problems(
+        crawl_stats, clean_stats, commit_stats, past.mean_chars, settings.quality
+    )
+    problems += quality.discovery_problems(crawl_stats, past.candidates, settings.quality)
     for problem in problems:
         log.error("quality gate: %s", problem)
     if problems:
         raise AirflowFailException("quality gate failed: " + "; ".join(problems))
-    return {"passed": True, "integrity": integrity.summary(), "recent_mean_chars": recent}
-
-
-def _recent_mean_chars(bucket, seq: int | None, runs: int = 7) -> list[float]:
-    """Mean body length of the last runs that cleaned pages, from their manifests (the archive's own history)."""
-    from pipelines.verified import read_manifest
-
-    values: list[float] = []
-    current = (seq or 0) - 1
-    while current > 0 and len(values) < runs:
-        manifest = read_manifest(bucket, current).manifest
-        clean_stats = manifest.run.get("clean") or {}
-        if clean_stats.get("mean_chars") and clean_stats.get("pages", 0) >= 5:
-            values.append(clean_stats["mean_chars"])
-        current = manifest.parent or 0
-    return values
+    return {"passed": True, "integrity": integrity.summary(), "recent_mean_chars": past.mean_chars}
 
 
 def report(context: dict, crawl_stats: dict, clean_stats: dict, commit_stats: dict) -> dict:
     from pipelines import layout
-    from pipelines.clean import EXTRACTOR
+    from pipelines.clean import extractor
 
     started = crawl_stats.get("started_at")
     summary = {
@@ -208,7 +174,7 @@ def report(context: dict, crawl_stats: dict, clean_stats: dict, commit_stats: di
         "crawl": crawl_stats,
         "clean": clean_stats,
         "commit": commit_stats,
-        "extractor": EXTRACTOR,
+        "extractor": extractor(task_settings().site_profile),
         "duration_s": round(time.time() - started, 1) if started else None,
         "reported_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -5,8 +5,10 @@ when the API is unavailable; candidates from every surface are merged by post id
 discovery is idle, each candidate is fetched once, with ``If-None-Match``/``If-Modified-Since`` from the crawl
 state, and ends as exactly one fetch record (see ``spiders.records``).
 
-Modes: ``nightly`` (modified since the high-water mark), ``window`` (published in [after, before)) and
-``reconcile`` (every post in the sitemaps; known posts missing from them are checked, so removals are seen).
+Modes: ``nightly`` (modified since the high-water mark), ``window`` (published in [after, before)),
+``reconcile`` (every post in the sitemaps; known posts missing from them are checked, so removals are seen) and
+``probe`` (every surface of every edition, first page only, REST strategy probed afresh, then the newest brief of
+each edition fetched as a sample: what ``briefs probe`` reports on).
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from scrapy.exceptions import DontCloseSpider
 
 from . import discovery
 from .discovery import Candidate
-from .records import failure_reason, fetch_record
-from .site_profile import profile_for
+from .records import failure_reason, fetch_record, safe_fetch_record
+from .rest import RestMixin
+from .sites import DEFAULT_PROFILE, load_profile
 from .state import CrawlState
-from .surfaces import SurfacesMixin, step
+from .surfaces import SURFACES, SurfacesMixin, step
 
-MODES = ("nightly", "window", "reconcile")
-SURFACES = ("rest", "rss", "sitemap", "listing")
+MODES = ("nightly", "window", "reconcile", "probe")
 
 
 def _flag(value: str | bool | None) -> bool:
@@ -41,14 +43,15 @@ def _time_arg(name: str, value: str | None) -> datetime | None:
     return parsed
 
 
-class BriefsSpider(SurfacesMixin, scrapy.Spider):
+class BriefsSpider(SurfacesMixin, RestMixin, scrapy.Spider):
     name = "briefs"
 
     def __init__(
         self,
         mode: str = "nightly",
+        profile: str = DEFAULT_PROFILE,
         site: str | None = None,
-        editions: str = "en,es",
+        editions: str = "all",
         since: str | None = None,
         after: str | None = None,
         before: str | None = None,
@@ -64,15 +67,18 @@ class BriefsSpider(SurfacesMixin, scrapy.Spider):
         if mode not in MODES:
             raise ValueError(f"-a mode={mode!r}: expected one of {', '.join(MODES)}")
         self.mode = mode
-        self.profile = profile_for(site)
+        self.profile = load_profile(profile, site)
         self.base_url = self.profile.base_url
         self.host_aliases = self.profile.host_aliases
         wanted = (
-            ["en", "es"] if editions in ("both", "all") else [e.strip() for e in editions.split(",") if e]
+            list(self.profile.editions)
+            if editions in ("both", "all")
+            else [e.strip() for e in editions.split(",") if e]
         )
         unknown = set(wanted) - set(self.profile.editions)
         if unknown or not wanted:
-            raise ValueError(f"-a editions={editions!r}: expected en, es or both")
+            choices = ", ".join(self.profile.editions)
+            raise ValueError(f"-a editions={editions!r}: expected all or a list of {choices}")
         self.editions = wanted
         self.surfaces = SURFACES if surfaces == "auto" else tuple(s.strip() for s in surfaces.split(","))
         if set(self.surfaces) - set(SURFACES):
@@ -83,17 +89,26 @@ class BriefsSpider(SurfacesMixin, scrapy.Spider):
         self.max_items = int(max_items) if max_items else None
         self.force_refetch = _flag(force_refetch)
         self.include_modified = _flag(include_modified)  # window: published *or modified* in it
-        self.categories = tuple(c for c in (categories or "").split(",") if c)
+        self.categories = tuple(c.strip() for c in (categories or "").split(",") if c.strip())
+        if self.categories and mode == "reconcile":
+            raise ValueError("-a categories=...: a reconcile lists every post through the sitemaps, by URL")
         self.after, self.before = _time_arg("after", after), _time_arg("before", before)
         if mode == "window" and not (self.after and self.before and self.after < self.before):
             raise ValueError("window mode needs -a after=... and -a before=... with after < before")
         self.since = {e: self._since(e, _time_arg("since", since)) for e in self.editions}
         self.found: dict[object, Candidate] = {}
         self.key_by_url: dict[str, object] = {}
+        self.editions_of_id: dict[int, set[str]] = {}
         self.fallen_back: set[str] = set()
         self.phases = ["fetch", "verify_missing"] if mode == "reconcile" else ["fetch"]
         self.seen_ids: set[int] = set()
         self.sitemap_editions: set[str] = set()
+        self.sitemap_files: set[str] = set()
+        self.sitemap_entries: list = []  # every urlset entry read: replayed for an edition that falls back later
+        self.now = datetime.now(UTC)
+        self.strategies: dict = {}  # edition -> editions.Strategy used (or found failing) in this run
+        self.surface_status: dict[tuple[str, str], tuple[str, str | None]] = {}
+        self.paging: dict[str, dict] = {}  # edition -> REST paging headers of its first page
         self.pending = 0  # requests this spider made whose callback or errback has not finished
 
     def _since(self, edition: str, since: datetime | None) -> datetime | None:
@@ -110,7 +125,12 @@ class BriefsSpider(SurfacesMixin, scrapy.Spider):
 
     # ---- discovery ----------------------------------------------------------------------------------------
     async def start(self):
-        first = ("sitemap",) if self.mode == "reconcile" else ("rest",) if self.auto else self.surfaces
+        if self.mode == "probe":
+            first = SURFACES
+        elif self.mode == "reconcile":
+            first = ("sitemap",)
+        else:
+            first = ("rest",) if self.auto else self.surfaces
         # Create every start request before yielding any, so the pending count cannot reach zero early.
         requests = [r for e in self.editions for surface in first for r in self.surface_requests(e, surface)]
         for request in requests:
@@ -143,9 +163,13 @@ class BriefsSpider(SurfacesMixin, scrapy.Spider):
             self.found.values(),
             key=lambda c: (c.published or c.modified or datetime.min.replace(tzinfo=UTC), c.post_id or 0),
         )
+        if self.mode == "probe":  # the newest brief of each edition is the sample
+            newest = {c.edition: c for c in candidates}
+            candidates = [newest[e] for e in self.editions if e in newest]
         if self.max_items is not None:
             candidates = candidates[-self.max_items :] if self.max_items else []
         for candidate in candidates:
+            self.crawler.stats.inc_value(f"briefs/candidates_by_edition/{candidate.edition}")
             known = self.state.posts.get(candidate.post_id) or self.known_by_url.get(candidate.url)
             if self._unchanged_since_known(candidate, known):
                 self.seen_ids.add(known.post_id)
@@ -189,7 +213,7 @@ class BriefsSpider(SurfacesMixin, scrapy.Spider):
     @step
     def parse_article(self, response):
         candidate = response.meta["candidate"]
-        record = fetch_record(
+        record = safe_fetch_record(
             response, candidate, response.meta.get("known"), self.base_url, base_seq=self.state.base_seq
         )
         if (

@@ -32,7 +32,7 @@ class RecordWriter:
         return cls(crawler)
 
     def process_item(self, item: dict) -> dict:
-        key = item["post_id"] if item["post_id"] is not None else item["url"]
+        key = (item["edition"], item["post_id"]) if item["post_id"] is not None else item["url"]
         previous = self.records.get(key)
         if previous is not None:
             self.crawler.stats.inc_value("briefs/merged_duplicates")
@@ -51,7 +51,10 @@ class RecordWriter:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
         spider = self.crawler.spider
-        state = next_state(spider.state, rows, spider.mode, spider.editions)
+        # A run narrowed by a category override saw only part of the scope: it must not move the marks.
+        mode = "window" if spider.categories else spider.mode
+        state = next_state(spider.state, rows, mode, spider.editions)
+        state.strategies.update(spider.strategies)
         state.save(self.out / "state.jsonl")
 
 
@@ -121,6 +124,13 @@ class StatsWriter:
             "problems": _group(stats, "briefs/problems/"),
             "bad_post_id": _group(stats, "briefs/bad_post_id/"),
             "candidates": stats.get("briefs/candidates", 0),
+            "candidates_by_edition": {
+                e: stats.get(f"briefs/candidates_by_edition/{e}", 0) for e in spider.editions
+            },
+            "surfaces": spider.surface_report(),
+            "strategy": {
+                e: s.as_dict() | {"paging": spider.paging.get(e)} for e, s in spider.strategies.items()
+            },
             "warc_responses": stats.get("briefs/warc/responses", 0),
             "scrapy": stats,
         }

@@ -1,5 +1,10 @@
 """What an article page says about itself through standard markup: canonical URL, shortlink post id, hreflang
-translations, and dates from JSON-LD or OpenGraph. Used to identify and filter fetched pages, not to clean them."""
+translations, and dates from JSON-LD or OpenGraph. Used to identify and filter fetched pages, not to clean them.
+
+Page markup is untrusted, so each value stands on its own: a malformed one (a canonical with port 99999,
+a JSON-LD ``@graph`` that is a string, a date that is a list) is ignored with a one-line entry in
+``problems`` and the others are still read. Nothing here raises on what a page contains.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ from datetime import datetime
 from parsel import Selector
 
 from .discovery import parse_time
-from .urls import canonical_url, id_in_classes, post_id_param, show_bad_id, valid_post_id
+from .urls import BadUrl, canonical_url, id_in_classes, origin_of, post_id_param, show_bad_id, valid_post_id
+
+ARTICLE_TYPES = ("NewsArticle", "Article", "BlogPosting", "ReportageNewsArticle")
 
 
 @dataclass
@@ -22,35 +29,76 @@ class PageFacts:
     modified: datetime | None = None
     title: str | None = None
     bad_ids: dict[str, str] = field(default_factory=dict)  # where -> rejected id as spelled
+    problems: list[str] = field(default_factory=list)  # malformed values that were ignored, one line each
 
 
-def json_ld_article(sel: Selector) -> dict:
-    """The page's schema.org article node (Yoast puts it in an ``@graph``), or {}."""
+def _is_article(node: object) -> bool:
+    kind = node.get("@type") if isinstance(node, dict) else None
+    kinds = kind if isinstance(kind, list) else [kind]
+    return any(isinstance(k, str) and k in ARTICLE_TYPES for k in kinds)
+
+
+def json_ld_article(sel: Selector, problems: list[str] | None = None) -> dict:
+    """The page's schema.org article node (Yoast puts it in an ``@graph``), or {}.
+
+    Any JSON shape is survived: what is not an object or a list of objects is skipped (noted in
+    ``problems`` if given). The node's fields are as the page spelled them: callers check each one's type.
+    """
+    notes = problems if problems is not None else []
     for raw in sel.xpath('//script[@type="application/ld+json"]/text()').getall():
         try:
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
+            notes.append("json_ld: a script is not JSON, ignored")
             continue
-        nodes = (
-            data.get("@graph", [data]) if isinstance(data, dict) else data if isinstance(data, list) else []
-        )
-        for node in nodes:
-            kind = node.get("@type") if isinstance(node, dict) else None
-            kinds = kind if isinstance(kind, list) else [kind]
-            if any(k in ("NewsArticle", "Article", "BlogPosting", "ReportageNewsArticle") for k in kinds):
-                return node
+        graph = data.get("@graph", [data]) if isinstance(data, dict) else data
+        if isinstance(graph, dict):
+            graph = [graph]
+        if not isinstance(graph, list):
+            notes.append(f"json_ld: @graph {show_bad_id(graph)} ignored")
+            continue
+        article = next((node for node in graph if _is_article(node)), None)
+        if article is not None:
+            return article
     return {}
 
 
+def _time(value: object, where: str, problems: list[str]) -> datetime | None:
+    """``value`` as a UTC time; a present but unusable one is noted and ignored."""
+    if value is None or value == "":
+        return None
+    try:
+        parsed = parse_time(value) if isinstance(value, str) else None
+    except (OverflowError, ValueError):  # e.g. year 1 with a positive offset
+        parsed = None
+    if parsed is None:
+        problems.append(f"bad_date: {where} {show_bad_id(value)} ignored")
+    return parsed
+
+
+def _url(value: str, where: str, base_url: str, problems: list[str]) -> str | None:
+    try:
+        return canonical_url(value, base_url)
+    except BadUrl:
+        problems.append(f"bad_url: {where} {show_bad_id(value)} ignored")
+        return None
+
+
 def page_facts(page: str | Selector, base_url: str) -> PageFacts:
+    """What the page's markup says; malformed values are skipped and listed in ``problems``."""
     sel = Selector(text=page) if isinstance(page, str) else page
     facts = PageFacts()
-    canonical = (
-        sel.xpath('//link[@rel="canonical"]/@href').get()
-        or sel.xpath('//meta[@property="og:url"]/@content').get()
-    )
-    facts.canonical = canonical_url(canonical, base_url) if canonical else None
-    shortlink = post_id_param((sel.xpath('//link[@rel="shortlink"]/@href').get() or "").strip())
+    for where, xpath in (
+        ("canonical", '//link[@rel="canonical"]/@href'),
+        ("og:url", '//meta[@property="og:url"]/@content'),
+    ):
+        value = sel.xpath(xpath).get()
+        if value and facts.canonical is None:
+            facts.canonical = _url(value, where, base_url, facts.problems)
+    shortlink_href = (sel.xpath('//link[@rel="shortlink"]/@href').get() or "").strip()
+    if shortlink_href and origin_of(shortlink_href) is None:
+        facts.problems.append(f"bad_url: shortlink {show_bad_id(shortlink_href)} ignored")
+    shortlink = post_id_param(shortlink_href)
     body_id = id_in_classes(sel.xpath("//body/@class").get() or "", "postid-")
     for where, raw in (("page shortlink", shortlink), ("page body class", body_id)):
         if raw is not None and facts.post_id is None:
@@ -60,15 +108,19 @@ def page_facts(page: str | Selector, base_url: str) -> PageFacts:
     for link in sel.xpath('//link[@rel="alternate"][@hreflang]'):
         lang, href = link.attrib.get("hreflang", ""), link.attrib.get("href")
         if href and lang and lang != "x-default":
-            facts.translations[lang.split("-")[0].lower()] = canonical_url(href, base_url)
-    article = json_ld_article(sel)
-    facts.published = parse_time(article.get("datePublished")) or parse_time(
-        sel.xpath('//meta[@property="article:published_time"]/@content').get()
+            url = _url(href, f"hreflang {lang}", base_url, facts.problems)
+            if url:
+                facts.translations[lang.split("-")[0].lower()] = url
+    article = json_ld_article(sel, facts.problems)
+    facts.published = _time(article.get("datePublished"), "json_ld datePublished", facts.problems) or _time(
+        sel.xpath('//meta[@property="article:published_time"]/@content').get(), "og published", facts.problems
     )
-    facts.modified = parse_time(article.get("dateModified")) or parse_time(
-        sel.xpath('//meta[@property="article:modified_time"]/@content').get()
+    facts.modified = _time(article.get("dateModified"), "json_ld dateModified", facts.problems) or _time(
+        sel.xpath('//meta[@property="article:modified_time"]/@content').get(), "og modified", facts.problems
     )
     headline = article.get("headline")
+    if headline is not None and not isinstance(headline, str):
+        facts.problems.append(f"json_ld: headline {show_bad_id(headline)} ignored")
     facts.title = (
         headline if isinstance(headline, str) else sel.xpath('//meta[@property="og:title"]/@content').get()
     )

@@ -6,11 +6,14 @@ Status is one of ``fetched``, ``redirected`` (fetched via a redirect; the old UR
 ``base_seq`` names the archive snapshot the run's crawl state came from.
 
 A rejected post id (see ``urls.valid_post_id``) never becomes ``post_id``: it is a ``bad_post_id: ...`` problem,
-and a fetched page with no valid id but a rejected one fails with that as its reason.
+and a fetched page with no valid id but a rejected one fails with that as its reason. A malformed value in
+the page's markup (see ``page_facts``) is a problem too, never a lost record; ``safe_fetch_record`` is the
+last resort that turns an unforeseen exception into a ``failed`` record.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from scrapy.exceptions import (
@@ -27,7 +30,9 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from .discovery import Candidate, iso_utc
 from .page_facts import page_facts
 from .state import KnownPost
-from .urls import canonical_url, same_site
+from .urls import BadUrl, canonical_url, same_site
+
+log = logging.getLogger(__name__)
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
@@ -49,6 +54,13 @@ def failure_reason(failure) -> str:
     return f"{type(exc).__name__}: {text}".splitlines()[0][:300]
 
 
+def lasting_failure(failure) -> bool:
+    """A refusal that will still be there tomorrow (a 4xx but 429), not a passing outage (5xx, timeouts)."""
+    exc = failure.value
+    status = exc.response.status if isinstance(exc, HttpError) else None
+    return status is not None and 400 <= status < 500 and status != 429
+
+
 def fetch_record(
     response: Response | None,
     candidate: Candidate,
@@ -58,8 +70,9 @@ def fetch_record(
     request=None,
     base_seq: int | None = None,
 ) -> dict:
+    """The one record of a candidate: ``response`` is None when the request failed (``reason`` says why)."""
     meta = (response.meta if response is not None else request.meta) or {}
-    redirects = [canonical_url(u, base_url) for u in meta.get("redirect_urls", [])]
+    redirects = [u for u in (_canonical(u, base_url) for u in meta.get("redirect_urls", [])) if u]
     record = {
         "post_id": candidate.post_id or (known.post_id if known else None),
         "edition": candidate.edition,
@@ -77,6 +90,7 @@ def fetch_record(
         "modified": iso_utc(candidate.modified),
         "discovered_via": sorted(candidate.surfaces),
         "rest": candidate.rest,
+        "feed": candidate.feed,
         "warc_file": meta.get("warc", {}).get("file"),
         "warc_offset": meta.get("warc", {}).get("offset"),
         "warc_record_id": meta.get("warc", {}).get("record_id"),
@@ -103,7 +117,7 @@ def fetch_record(
     if content_type not in HTML_TYPES or not isinstance(response, TextResponse):
         record["reason"] = f"not HTML: Content-Type {content_type or 'missing'}"
         return record
-    final = canonical_url(response.url, base_url)
+    final = _canonical(response.url, base_url) or candidate.url
     try:
         response.body.decode(response.encoding)
     except (UnicodeDecodeError, LookupError):
@@ -130,9 +144,38 @@ def fetch_record(
     record["problems"] += [
         f"bad_post_id: {where} {shown} rejected" for where, shown in sorted(facts.bad_ids.items())
     ]
+    record["problems"] += facts.problems
     if record["post_id"] is None and (candidate.bad_ids or facts.bad_ids):
         rejected = ", ".join(f"{w} {v}" for w, v in sorted((candidate.bad_ids | facts.bad_ids).items()))
         record |= {"status": "failed", "reason": f"bad_post_id: no valid post id (rejected {rejected})"[:300]}
     elif record["post_id"] is None:
         record["problems"].append("post_id: none found (no REST id, guid or shortlink)")
     return record
+
+
+def _canonical(url: str, base_url: str) -> str | None:
+    try:
+        return canonical_url(url, base_url)
+    except BadUrl:
+        return None
+
+
+def safe_fetch_record(
+    response: Response,
+    candidate: Candidate,
+    known: KnownPost | None,
+    base_url: str,
+    base_seq: int | None = None,
+) -> dict:
+    """``fetch_record`` for a response, but an unforeseen exception (a bug, markup nobody thought of) makes
+    a ``failed`` record saying ``parse: <type>: <message>`` instead of losing the article from the run."""
+    try:
+        return fetch_record(response, candidate, known, base_url, base_seq=base_seq)
+    except Exception as exc:  # last resort: this article fails, the crawl and its record go on
+        log.exception("fetch record of %s failed", candidate.url)
+        reason = f"parse: {type(exc).__name__}: {exc}".splitlines()[0][:300]
+        record = fetch_record(
+            None, candidate, known, base_url, reason=reason, request=response.request, base_seq=base_seq
+        )
+        record["http_status"] = response.status
+        return record

@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .sites import DEFAULT_PROFILE
+
 log = logging.getLogger("insight_briefs.crawl")
 
 
@@ -26,8 +28,9 @@ class CrawlJob:
 
     out: Path
     mode: str = "nightly"
-    site: str = "https://insightcrime.org"
-    editions: str = "en,es"
+    profile: str = DEFAULT_PROFILE
+    site: str | None = None  # default: the profile's base URL
+    editions: str = "all"
     since: str | None = None
     after: str | None = None
     before: str | None = None
@@ -43,6 +46,7 @@ class CrawlJob:
     def command(self) -> list[str]:
         args = {
             "mode": self.mode,
+            "profile": self.profile,
             "site": self.site,
             "editions": self.editions,
             "since": self.since,

@@ -8,7 +8,7 @@ SPIDER_MODULES = ["spiders"]
 NEWSPIDER_MODULE = "spiders"
 
 CONTACT_URL = "https://github.com/insight-briefs/insight-briefs"
-USER_AGENT = f"insight-briefs/0.1 (web archive of InSight Crime news briefs; +{CONTACT_URL})"
+USER_AGENT = f"insight-briefs/0.1 (web archive of news briefs; +{CONTACT_URL})"
 
 # Politeness: robots.txt, AutoThrottle, two requests at a time per site, Retry-After and backoff on errors.
 ROBOTSTXT_OBEY = True

@@ -2,7 +2,8 @@
 
 A JSONL file for the crawl stage on its own; the commit stage keeps the same records in the bucket. Its rows are
 ``{"kind": "base", "base_seq": N}`` (the snapshot the run plans against; absent in older files),
-``{"kind": "edition", ...}`` and ``{"kind": "post", ...}``.
+``{"kind": "edition", "edition": ..., "high_water_mark": ..., "strategy": {...}}`` (the mark or the REST
+strategy of ``spiders.editions`` may be absent) and ``{"kind": "post", ...}``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .editions import Strategy
 from .urls import show_bad_id, valid_post_id
 
 
@@ -40,6 +42,7 @@ class CrawlState:
     posts: dict[int, KnownPost] = field(default_factory=dict)
     high_water: dict[str, str] = field(default_factory=dict)  # edition -> ISO-8601 UTC
     base_seq: int | None = None  # the archive snapshot this state was read from; every fetch record names it
+    strategies: dict[str, Strategy] = field(default_factory=dict)  # edition -> how its REST API answers
 
     def by_url(self) -> dict[str, KnownPost]:
         index = {}
@@ -65,7 +68,10 @@ class CrawlState:
                     if kind == "base":
                         state.base_seq = _base_seq(row, state.base_seq)
                     elif kind == "edition":
-                        state.high_water[row["edition"]] = row["high_water_mark"]
+                        if row["high_water_mark"] is not None:
+                            state.high_water[row["edition"]] = row["high_water_mark"]
+                        if row.get("strategy") is not None:
+                            state.strategies[row["edition"]] = Strategy.from_dict(row["strategy"])
                     elif kind == "post":
                         post = KnownPost(**row)
                         state.posts[post.post_id] = post
@@ -77,10 +83,11 @@ class CrawlState:
 
     def dumps(self) -> str:
         rows: list[dict] = [{"kind": "base", "base_seq": self.base_seq}] if self.base_seq is not None else []
-        rows += [
-            {"kind": "edition", "edition": e, "high_water_mark": h}
-            for e, h in sorted(self.high_water.items())
-        ]
+        for edition in sorted(self.high_water.keys() | self.strategies.keys()):
+            row = {"kind": "edition", "edition": edition, "high_water_mark": self.high_water.get(edition)}
+            if edition in self.strategies:
+                row["strategy"] = self.strategies[edition].as_dict()
+            rows.append(row)
         rows += [{"kind": "post", **asdict(p)} for _, p in sorted(self.posts.items())]
         return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 

@@ -1,25 +1,54 @@
-"""URL identity: canonical form, site membership and WordPress post ids (found in URLs or anywhere else)."""
+"""URL identity: canonical form, site membership and WordPress post ids (found in URLs or anywhere else).
+
+URLs come from untrusted pages and feeds, so a malformed one (``http://[x``, port 99999) must never end a
+callback. Functions that answer a question degrade: ``same_site`` says False, ``origin_of`` and
+``post_id_param`` say None. Functions that must produce a URL-derived value (``canonical_url``, ``path_of``)
+raise ``BadUrl`` (a ``ValueError``) rather than invent one: callers skip that one value and record why.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 _TRACKING = re.compile(r"^(utm_|fbclid$|gclid$|mc_)")
+
+
+class BadUrl(ValueError):
+    """A URL that cannot be parsed (bad port, broken IPv6 brackets, not a string): skip it, never guess."""
+
+
+def _split(url: object) -> SplitResult:
+    """``urlsplit`` that also checks the port, raising only ``BadUrl``."""
+    if not isinstance(url, str):
+        raise BadUrl(f"not a URL: {show_bad_id(url)}")
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise BadUrl(f"bad URL {show_bad_id(url)}: {exc}") from None
+    return parts
 
 
 def canonical_url(url: str, base_url: str | None = None) -> str:
     """One spelling per page: https if the site is https, lower-case host, trailing slash, no fragment or utm_*.
 
+    Raises ``BadUrl`` for a URL that cannot be parsed.
+
     >>> canonical_url("HTTP://www.Example.org/news/a?utm_source=x#top", "https://example.org")
     'https://example.org/news/a/'
+    >>> try:
+    ...     canonical_url("http://127.0.0.1:99999/")
+    ... except BadUrl as exc:
+    ...     print(exc)
+    bad URL "http://127.0.0.1:99999/": Port out of range 0-65535
     """
-    parts = urlsplit(url.strip())
+    parts = _split(url)
     scheme, host = parts.scheme.lower() or "https", (parts.hostname or "").lower()
     port = parts.port
     if base_url:
-        base = urlsplit(base_url)
+        base = _split(base_url)
         if host.removeprefix("www.") == (base.hostname or "").removeprefix("www.") and port == base.port:
             scheme, host = base.scheme, base.hostname or host
     netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
@@ -32,18 +61,26 @@ def canonical_url(url: str, base_url: str | None = None) -> str:
     return urlunsplit((scheme, netloc, path, query, ""))
 
 
-def origin_of(url: str) -> tuple[str, int | None]:
-    parts = urlsplit(url)
+def origin_of(url: str) -> tuple[str, int | None] | None:
+    """(lower-case host, port or the scheme's default), or None for a URL that cannot be parsed."""
+    try:
+        parts = _split(url)
+    except BadUrl:
+        return None
     default = {"http": 80, "https": 443}.get(parts.scheme)
     return (parts.hostname or "").lower(), parts.port or default
 
 
 def same_site(url: str, base_url: str, host_aliases: tuple[str, ...] = ()) -> bool:
-    """True only for the configured host and port (or a declared alias host); never another port or host."""
-    host, port = origin_of(url)
-    base_host, base_port = origin_of(base_url)
-    if urlsplit(url).scheme not in ("http", "https"):
+    """True only for the configured host and port (or a declared alias host); never another port or host.
+
+    >>> [same_site(u, "https://x.org") for u in ("https://x.org/a/", "http://[x", "http://x.org:99999/")]
+    [True, False, False]
+    """
+    origin, base_origin = origin_of(url), origin_of(base_url)
+    if origin is None or base_origin is None or _split(url).scheme not in ("http", "https"):
         return False
+    (host, port), (base_host, base_port) = origin, base_origin
     if host == base_host:
         # http<->https upgrades of the site itself are fine; another port on the same host is not.
         return port == base_port or {port, base_port} == {80, 443}
@@ -82,8 +119,17 @@ def show_bad_id(value: object) -> str:
 
 
 def post_id_param(url: str) -> str | None:
-    """The raw ``p`` of a WordPress shortlink or RSS guid (``https://site/?p=123``), valid or not."""
-    return next((value for key, value in parse_qsl(urlsplit(url).query) if key == "p"), None)
+    """The raw ``p`` of a WordPress shortlink or RSS guid (``https://site/?p=123``), valid or not; None also
+    for a URL that cannot be parsed.
+
+    >>> post_id_param("https://example.org/?p=12"), post_id_param("http://[x/?p=12")
+    ('12', None)
+    """
+    try:
+        parts = _split(url)
+    except BadUrl:
+        return None
+    return next((value for key, value in parse_qsl(parts.query) if key == "p"), None)
 
 
 def post_id_from_url(url: str) -> int | None:
@@ -100,4 +146,5 @@ def id_in_classes(classes: str, prefix: str) -> str | None:
 
 
 def path_of(url: str) -> str:
-    return urlsplit(url).path or "/"
+    """The URL's path ("/" if empty); raises ``BadUrl`` for a URL that cannot be parsed."""
+    return _split(url).path or "/"

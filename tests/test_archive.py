@@ -10,6 +10,7 @@ import pytest
 from pipelines.archive import Archive, NotFound
 from pipelines.run import run_once
 from spiders.runner import CrawlJob
+from spiders.sites import load_profile
 
 
 def archive_run(sim, bucket, tmp_path: Path, run_id: str, mode: str = "nightly", **kwargs) -> dict:
@@ -64,6 +65,8 @@ def test_recommitting_a_run_is_idempotent(sim, bucket, tmp_path):
     archive_run(sim, bucket, tmp_path, "once", mode="window", after="2026-11-01", before="2026-11-10")
     from pipelines.run import stage_commit
 
-    again = stage_commit(bucket, "once", tmp_path / "once", {"mode": "window"})
+    again = stage_commit(
+        bucket, "once", tmp_path / "once", {"mode": "window"}, load_profile("insightcrime", sim.base)
+    )
     assert again.created is False and again.seq == 1 and again.versions_written == 0
     assert Archive(bucket).seqs() == [1]

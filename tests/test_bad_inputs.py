@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import resource
 from datetime import UTC, datetime
+from html import unescape
+from urllib.request import urlopen
 
 import pytest
 
+from pipelines.archive import Archive
 from pipelines.run import run_once
 from spiders.runner import CrawlJob
 
@@ -21,6 +26,78 @@ BOMB = (
     b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>&d;</loc></url></urlset>'
 )
 
+CANONICAL = r'<link rel="canonical" href="[^"]*" />'
+JSON_LD = r'(<script type="application/ld\+json"[^>]*>).*?(</script>)'
+
+
+def canonical(url: str) -> tuple:
+    return ((CANONICAL, f'<link rel="canonical" href="{url}" />'),)
+
+
+def json_ld(data: object) -> tuple:
+    return ((JSON_LD, r"\g<1>" + json.dumps(data).replace("\\", "\\\\") + r"\g<2>"),)
+
+
+# Pages with one malformed value in their markup: it is ignored with a problem, the article archived as usual.
+MARKUP_CASES = {
+    "canonical with port 99999": (
+        "replace",
+        canonical("http://127.0.0.1:99999/"),
+        "fetched",
+        'bad_url: canonical "http://127.0.0.1:99999/" ignored',
+    ),
+    "canonical http://[x": (
+        "replace",
+        canonical("http://[x"),
+        "fetched",
+        'bad_url: canonical "http://[x" ignored',
+    ),
+    "og:url http://[x, no canonical": (
+        "replace",
+        (
+            (CANONICAL, ""),
+            (r'<meta property="og:url" content="[^"]*" />', '<meta property="og:url" content="http://[x" />'),
+        ),
+        "fetched",
+        'bad_url: og:url "http://[x" ignored',
+    ),
+    "hreflang http://[x": (
+        "replace",
+        ((CANONICAL, r'\g<0><link rel="alternate" hreflang="fr" href="http://[x" />'),),
+        "fetched",
+        'bad_url: hreflang fr "http://[x" ignored',
+    ),
+    "shortlink with port 99999": (
+        "replace",
+        (
+            (
+                r'<link rel="shortlink" href="[^"]*" />',
+                '<link rel="shortlink" href="http://127.0.0.1:99999/?p=1" />',
+            ),
+        ),
+        "fetched",
+        "bad_url: shortlink",
+    ),
+    "JSON-LD @graph a string": (
+        "replace",
+        json_ld({"@graph": "oops"}),
+        "fetched",
+        'json_ld: @graph "oops" ignored',
+    ),
+    "JSON-LD @type a dict, author a number, dates a list": (
+        "replace",
+        json_ld(
+            {
+                "@graph": [
+                    {"@type": {"x": 1}, "author": 5},
+                    {"@type": "NewsArticle", "author": 5, "headline": 7, "datePublished": ["2026-11-01"]},
+                ]
+            }
+        ),
+        "fetched",
+        'bad_date: json_ld datePublished ["2026-11-01"] ignored',
+    ),
+}
 # name -> (fault kind, argument, expected status, phrase in the reason or problems)
 ARTICLE_CASES = {
     "truncated body": ("truncate", None, "failed", "truncated"),
@@ -79,6 +156,7 @@ ARTICLE_CASES = {
         "failed",
         "not HTML",
     ),
+    **MARKUP_CASES,
 }
 # name -> (path regex served, override answer, surfaces of the crawl)
 DISCOVERY_CASES = {
@@ -154,6 +232,7 @@ def test_article_level_corpus(sim, bucket, tmp_path):
     posts = [sim.site.posts[i] for i in sorted(sim.site.published_between(AFTER, BEFORE, lang="en"))]
     assert len(posts) > len(ARTICLE_CASES) + 3
     victims = dict(zip(ARTICLE_CASES, posts, strict=False))
+    healthy_pages = {name: urlopen(sim.url(victims[name])).read().decode() for name in MARKUP_CASES}
     for name, post in victims.items():
         kind, arg, _, _ = ARTICLE_CASES[name]
         sim.inject(post, kind, arg)
@@ -179,12 +258,29 @@ def test_article_level_corpus(sim, bucket, tmp_path):
         assert record["status"] == status, (name, record)
         assert phrase in (record["reason"] or "") + " ".join(record["problems"]), (name, record)
     assert records[posts[len(ARTICLE_CASES)].id]["status"] == "failed"
+    assert all(n for f in sim.faults if f.kind == "replace" for n in f.replaced.values()), (
+        "every edit was made"
+    )
+    archive = Archive(bucket)
+    for name, page in healthy_pages.items():  # a malformed value costs nothing else: archived as usual
+        post = victims[name]
+        version = archive.article(post.id)
+        paragraphs = re.findall(r'<p class="wp-block-paragraph">(.*?)</p>', page, re.S)
+        text = " ".join((version.text or "").split())
+        assert paragraphs and all(_plain(p) in text for p in paragraphs), name
+        assert version.metadata and version.metadata.canonical_url == sim.url(post), name
+        assert (version.metadata.title, version.url) == (post.title, sim.url(post)), name
+        assert version.metadata.published == records[post.id]["published"], name
     healthy = {p.id for p in posts[len(ARTICLE_CASES) + 1 :]}
     assert healthy and all(records[i]["status"] == "fetched" for i in healthy), "the crawl went on"
     assert summary["snapshot"] == 1 and summary["counts"]["rejected_empty"] >= 1
     assert sim.trap.hits == []
     everything = list(bucket.client.list_objects_v2(Bucket=bucket.config.bucket).get("Contents", []))
     assert everything and all(o["Key"].startswith(bucket.config.prefix + "/") for o in everything)
+
+
+def _plain(html: str) -> str:
+    return " ".join(unescape(re.sub(r"<[^>]+>", "", html)).split())
 
 
 @pytest.mark.parametrize("name", DISCOVERY_CASES)
@@ -205,3 +301,62 @@ def test_discovery_level_corpus(sim, crawl, name):
         assert record["url"].startswith(sim.base + "/"), record["url"]
     if surfaces == "auto":  # the REST API broke: the fallbacks still find the whole window
         assert result.ids("fetched") == sim.site.published_between(AFTER, BEFORE)
+
+
+# ---- discovery: one bad value skips one item, never a surface ----------------------------------------------
+WINDOW = {"mode": "window", "after": AFTER.isoformat(), "before": BEFORE.isoformat()}
+MB = 2**20
+
+
+def _window_posts(sim, count: int) -> list:
+    return [sim.site.posts[i] for i in sorted(sim.site.published_between(AFTER, BEFORE, lang="en"))][:count]
+
+
+def test_rest_items_with_malformed_links_are_skipped_not_the_surface(sim, crawl):
+    bad = dict(
+        zip((p.id for p in _window_posts(sim, 2)), ("http://127.0.0.1:99999/", "http://[x"), strict=True)
+    )
+    sim.rest_overrides = {post_id: {"link": link} for post_id, link in bad.items()}
+    truth = sim.site.published_between(AFTER, BEFORE)
+    result = crawl(sim, settings={"RETRY_TIMES": 1}, **WINDOW)
+    assert result.stats["finish_reason"] == "finished"
+    assert truth - set(bad) <= result.ids("fetched") <= truth, "every other brief found"
+    assert result.stats["scrapy"].get("briefs/discovery_invalid/rest", 0) >= len(bad)
+    assert set(result.stats["discovered"]) == {"rest"}, "no fallback"
+    assert not [k for k in result.stats["scrapy"] if k.startswith("briefs/fallback/")]
+    assert all(r["url"].startswith(sim.base + "/") for r in result.records)
+
+
+def test_absurd_rest_total_pages_is_survived_in_bounded_memory(sim, crawl):
+    sim.rest_total_pages = "1000000000"
+    result = crawl(
+        sim,
+        settings={"RETRY_TIMES": 1, "MEMUSAGE_ENABLED": True, "MEMUSAGE_CHECK_INTERVAL_SECONDS": 0.25},
+        **WINDOW,
+    )
+    # Peak RSS of every child this process waited for, this crawl included (Linux: KiB): an upper bound.
+    children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    assert result.stats["finish_reason"] == "finished"
+    assert result.ids("fetched") == sim.site.published_between(AFTER, BEFORE)
+    crawler_peak = result.stats["scrapy"]["memusage/max"]
+    assert crawler_peak < 300 * MB and children_peak < 300 * MB, (crawler_peak // MB, children_peak // MB)
+
+
+@pytest.mark.parametrize(
+    ("surface", "path", "spell", "bad"),
+    [
+        ("rss", r"/feed/", "<link>{}</link>", "http://127.0.0.1:99999/news/x/"),
+        ("sitemap", r"^/post-sitemap\d*\.xml", "<loc>{}</loc>", "http://[x"),
+    ],
+)
+def test_a_malformed_feed_or_sitemap_url_skips_that_item(sim, crawl, surface, path, spell, bad):
+    (victim,) = _window_posts(sim, 1)
+    edit = (re.escape(spell.format(sim.url(victim))), spell.format(bad))
+    sim.inject(path, "replace", (edit,))
+    truth = sim.site.published_between(AFTER, BEFORE)
+    result = crawl(sim, surfaces=surface, settings={"RETRY_TIMES": 1}, **WINDOW)
+    assert sim.faults[-1].replaced[edit[0]] >= 1, "the bad URL was served"
+    assert result.stats["finish_reason"] == "finished"
+    assert truth - {victim.id} <= result.ids("fetched") <= truth, "every other brief found"
+    assert result.stats["scrapy"].get(f"briefs/discovery_invalid/{surface}", 0) >= 1
+    assert all(r["url"].startswith(sim.base + "/") for r in result.records)

@@ -13,8 +13,14 @@ from typer.testing import CliRunner
 from infra.simulator import pages
 from pipelines.clean import UnreadablePage, clean_page, clean_run
 from pipelines.cli import app
+from spiders.sites import SiteProfile, load_profile
 
 SEED = Path(__file__).resolve().parent.parent / "infra/simulator/data"
+
+
+def site_of(sim) -> SiteProfile:
+    """The InSight Crime profile, served by the simulator."""
+    return load_profile("insightcrime", sim.base)
 
 
 def normalise(text: str) -> str:
@@ -27,7 +33,7 @@ def page_of(sim, post) -> str:
 
 def test_seed_page_cleans_to_the_expected_body_and_metadata(sim):
     post = sim.site.seed_post
-    record = clean_page(page_of(sim, post).encode(), sim.url(post), "en", sim.base)
+    record = clean_page(page_of(sim, post).encode(), sim.url(post), site_of(sim), "en")
     assert normalise(record["text"]) == normalise((SEED / "seed-expected-body.txt").read_text())
     expected = json.loads((SEED / "seed-expected-metadata.json").read_text())
     meta = record["metadata"]
@@ -46,7 +52,7 @@ def test_seed_page_cleans_to_the_expected_body_and_metadata(sim):
 @pytest.mark.parametrize("index", range(4))
 def test_real_feed_items_keep_every_paragraph_and_no_chrome(sim, index):
     post = sim.site.real_posts[index]
-    record = clean_page(page_of(sim, post).encode(), sim.url(post), "en", sim.base)
+    record = clean_page(page_of(sim, post).encode(), sim.url(post), site_of(sim), "en")
     paragraphs = re.findall(r'<p class="wp-block-paragraph">(.*?)</p>', post.fixed_body, re.S)
     assert paragraphs
     text = " ".join(record["text"].split())
@@ -75,7 +81,7 @@ def test_feed_footer_and_see_also_links(sim):
     page = page_of(sim, post).replace(
         '</div>\n<div class="sharedaddy', footer + '</div>\n<div class="sharedaddy', 1
     )
-    record = clean_page(page, sim.url(post), "en", sim.base)
+    record = clean_page(page, sim.url(post), site_of(sim), "en")
     assert "appeared first on" not in record["text"]
     assert "SEE ALSO:" in record["text"]
     assert re.search(r"SEE ALSO:.*\]\(https://insightcrime\.org/news/", record["markdown"])
@@ -83,7 +89,7 @@ def test_feed_footer_and_see_also_links(sim):
 
 def test_spanish_brief_and_translations(sim):
     post = next(p for p in sim.site.live("es") if p.translation)
-    record = clean_page(page_of(sim, post), sim.url(post), "es", sim.base)
+    record = clean_page(page_of(sim, post), sim.url(post), site_of(sim), "es")
     assert record["metadata"]["language"] == "es"
     assert record["metadata"]["translations"] == {"en": sim.url(sim.site.posts[post.translation])}
     assert (
@@ -100,17 +106,17 @@ def test_quality_flags(sim):
         page_of(sim, post),
         flags=re.S,
     )
-    assert "empty_body" in clean_page(emptied, sim.url(post), "en", sim.base)["quality"]
-    assert "language_mismatch" in clean_page(page_of(sim, post), sim.url(post), "es", sim.base)["quality"]
+    assert "empty_body" in clean_page(emptied, sim.url(post), site_of(sim), "en")["quality"]
+    assert "language_mismatch" in clean_page(page_of(sim, post), sim.url(post), site_of(sim), "es")["quality"]
     cp1252 = page_of(sim, post).replace("Crime", "Crimé").encode("cp1252", "replace")
     assert (
         "charset_fallback"
-        in clean_page(cp1252, sim.url(post), "en", sim.base, declared_charset="utf-8")["quality"]
+        in clean_page(cp1252, sim.url(post), site_of(sim), "en", declared_charset="utf-8")["quality"]
     )
     with pytest.raises(UnreadablePage):
-        clean_page(b"", sim.url(post))
+        clean_page(b"", sim.url(post), site_of(sim))
     with pytest.raises(UnreadablePage):
-        clean_page(b"%PDF-1.4\x00\x00binary", sim.url(post))
+        clean_page(b"%PDF-1.4\x00\x00binary", sim.url(post), site_of(sim))
 
 
 def test_clean_html_command(sim, tmp_path):
@@ -129,6 +135,6 @@ def test_clean_html_command(sim, tmp_path):
 def test_clean_stage_streams_a_crawl(sim, crawl, tmp_path):
     result = crawl(sim, mode="window", after="2026-11-01", before="2026-11-12")
     out = tmp_path / "cleaned.jsonl.gz"
-    stats = clean_run(result.out / "records.jsonl", result.out / "warc", out, sim.base, workers=2)
+    stats = clean_run(result.out / "records.jsonl", result.out / "warc", out, site_of(sim), workers=2)
     assert stats.cleaned == len(result.ids("fetched")) and stats.failed == 0
     assert stats.quality.get("boilerplate_leak", 0) == 0

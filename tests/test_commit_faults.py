@@ -22,6 +22,7 @@ from pipelines.commit import commit_run, read_head
 from pipelines.settings import Settings
 from pipelines.storage import Bucket, StorageError
 from spiders.runner import CrawlJob, run_crawl
+from spiders.sites import load_profile
 
 
 class Injected(RuntimeError):
@@ -35,7 +36,13 @@ def cleaned(sim, tmp_path):
     run_crawl(
         CrawlJob(out=out, mode="window", site=sim.base, after="2026-11-01", before="2026-11-08", polite=False)
     )
-    clean_run(out / "records.jsonl", out / "warc", tmp_path / "cleaned.jsonl.gz", sim.base, workers=2)
+    clean_run(
+        out / "records.jsonl",
+        out / "warc",
+        tmp_path / "cleaned.jsonl.gz",
+        load_profile("insightcrime", sim.base),
+        workers=2,
+    )
     with gzip.open(tmp_path / "cleaned.jsonl.gz", "rt") as handle:
         records = [json.loads(line) for line in handle]
     return records, out / "warc"

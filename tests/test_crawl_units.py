@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from spiders.discovery import SurfaceError, parse_rest_posts, parse_sitemap
+from spiders.discovery import SurfaceError, parse_sitemap, read_rest_page
+from spiders.editions import scope_ids
 from spiders.middlewares import retry_after_seconds
-from spiders.site_profile import profile_for
+from spiders.sites import load_profile
 from spiders.state import CrawlState, KnownPost
 from spiders.urls import canonical_url, post_id_from_url, same_site
 
@@ -52,7 +53,7 @@ def test_retry_after_seconds():
 
 
 def test_rest_parser_skips_bad_items_and_rejects_bad_pages():
-    profile = profile_for(BASE)
+    profile = load_profile("insightcrime", BASE)
     good = {"id": 1, "link": f"{BASE}/news/a/", "date_gmt": "2026-01-01T00:00:00", "lang": "en"}
     items = [
         good,
@@ -61,12 +62,13 @@ def test_rest_parser_skips_bad_items_and_rejects_bad_pages():
         {"id": 4, "link": "https://evil.org/x/"},
         7,
     ]
-    found, invalid = parse_rest_posts(json.dumps(items).encode(), profile, "en")
-    assert [c.post_id for c in found] == [1] and invalid == 4
+    page = read_rest_page(json.dumps(items).encode(), profile, "en")
+    assert [c.post_id for c in page.candidates] == [1] and page.invalid == 4
+    assert [c.bad_ids for c in page.unidentified] == [{"rest id": '"2"'}]
     with pytest.raises(SurfaceError):
-        parse_rest_posts(b"<html>oops</html>", profile, "en")
+        read_rest_page(b"<html>oops</html>", profile, "en")
     with pytest.raises(SurfaceError):
-        parse_rest_posts(b'{"code": "rest_forbidden"}', profile, "en")
+        read_rest_page(b'{"code": "rest_forbidden"}', profile, "en")
 
 
 def test_sitemap_parser_refuses_entities_and_garbage():
@@ -98,3 +100,42 @@ def test_runner_reports_bad_arguments(tmp_path):
 
     with pytest.raises(CrawlFailed, match="mode"):
         run_crawl(CrawlJob(out=tmp_path, mode="sometimes", site="http://127.0.0.1:9"))
+
+
+def test_rest_items_are_read_one_by_one_and_every_skip_is_counted():
+    profile = load_profile("insightcrime", BASE)
+    item = {"id": 1, "link": f"{BASE}/news/a/", "categories": [2], "date_gmt": "2026-01-01T00:00:00"}
+    items = [
+        item,
+        {**item, "id": 2, "link": f"{BASE}/news/b/", "lang": "es"},
+        {**item, "id": 3, "link": f"{BASE}/news/c/", "lang": "en_US"},
+        {**item, "id": 4, "link": f"{BASE}/news/d/", "_embedded": {"author": 5, "wp:term": "x"}},
+        {**item, "id": 5, "link": f"{BASE}/news/e/", "title": {"rendered": ["x"]}},
+        {**item, "id": 6, "link": f"{BASE}/news/f/", "categories": [11]},
+    ]
+    page = read_rest_page(json.dumps(items).encode(), profile, "en", scope={2, 3})
+    assert [c.post_id for c in page.candidates] == [1, 3, 4, 5], "a bad embed or title costs metadata only"
+    assert page.items == 6
+    assert page.skipped == {
+        "another language": 1,
+        "embedded unreadable (post kept)": 1,
+        "outside the scope's categories": 1,
+    }
+    assert page.candidates[3].rest["title"] is None
+
+
+def test_scope_ids_keep_every_term_of_a_slug_and_survive_bad_terms():
+    terms = [
+        {"id": 1, "slug": "news", "parent": 0},
+        {"id": 9, "slug": "news", "parent": 0},  # a second install language's "news", lang ignored
+        {"id": 2, "slug": "brief", "parent": 1},
+        {"id": 3, "slug": "deep", "parent": 2},
+        {"id": 4, "slug": "loop", "parent": 5},
+        {"id": 5, "slug": "loop2", "parent": 4},
+        {"id": 6, "slug": "odd", "parent": [1]},
+        {"id": "7", "slug": "bad"},
+        "junk",
+    ]
+    assert scope_ids(terms, ["news"]) == {"news": [1, 9], "brief": [2], "deep": [3]}
+    assert scope_ids(terms, ["loop"]) == {"loop": [4], "loop2": [5]}, "a parent cycle ends"
+    assert scope_ids(terms, ["nothing"]) == {}

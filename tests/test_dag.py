@@ -38,6 +38,7 @@ DEFAULT_CONF = {
     "reclean_only": False,
     "reconcile": False,
     "max_items": None,
+    "categories": None,
 }
 
 
@@ -62,7 +63,8 @@ def test_dag_files_parse_light_and_offer_a_form(airflow_db):
     dag = airflow_db.dags["insight_briefs_archive"]
     assert dag.max_active_runs == 1 and dag.catchup is False
     schema = {name: param.schema for name, param in dag.params.items()}
-    assert schema["editions"]["enum"] == ["both", "en", "es"]
+    assert schema["editions"]["enum"] == ["both", "en", "es"], "the profile's editions"
+    assert schema["categories"]["type"] == ["null", "string"] and schema["categories"]["pattern"]
     assert schema["max_items"]["minimum"] == 1 and schema["reclean_only"]["type"] == "boolean"
     assert all(param.schema.get("title") and param.description for param in dag.params.values())
     assert {t.task_id: t.pool for t in dag.tasks}["commit"] == "briefs_commit"
@@ -145,3 +147,45 @@ def test_quality_gate_fails_a_run_on_a_changed_layout(airflow_db, site_env, buck
     assert all(archive.index()[k].key == good[k].key for k in good), (
         "no good version replaced by an empty one"
     )
+
+
+def test_the_category_override_is_a_dag_param(airflow_db, site_env, bucket):
+    from pipelines.commit import read_head
+
+    sim = site_env
+    analysis = [sim.site.posts[i] for i in sim.site.briefs_in("analysis")]
+    # A day whose data interval [day-1 06:00, day 06:00) holds an analysis brief.
+    day = next(
+        d
+        for d in range(2, 21)
+        if any(
+            datetime(2026, 11, d - 1, 6, tzinfo=UTC) <= p.published < datetime(2026, 11, d, 6, tzinfo=UTC)
+            for p in analysis
+        )
+    )
+    dagrun = run(airflow_db, "insight_briefs_archive", day, editions="en", categories="analysis")
+    assert dagrun.state == "success"
+    archived = [e.post_id for e in read_head(bucket).index.values()]
+    assert archived and all(sim.site.posts[i].category == "analysis" for i in archived)
+
+
+def test_quality_gate_fails_a_run_whose_discovery_broke(airflow_db, site_env, bucket):
+    """A refused REST API still archives the day through the fallbacks, but the run fails and says where."""
+    sim = site_env
+    sim.api_status = 403
+    failed = run(airflow_db, "insight_briefs_archive", 20)
+    states = {ti.task_id: ti.state for ti in failed.get_task_instances()}
+    assert states["commit"] == "success" and states["verify"] == "failed"
+    assert Archive(bucket).manifest().counts.new > 0, "the fallbacks archived the window"
+    crawl = Archive(bucket).manifest().run["crawl"]
+    assert crawl["surfaces"]["en"]["rest"] == {
+        "status": "failed",
+        "reason": "HTTP 403 after retries",
+        "found": 0,
+    }
+    assert crawl["surfaces"]["es"]["rss"]["status"] == "ok"
+    sim.api_status = None
+    sim.site.advance(hours=24, new=5, edited=2, renamed=0, removed=0)
+    again = run(airflow_db, "insight_briefs_archive", 21)
+    assert again.state == "success", "the next run skips the known-failing REST API until the weekly probe"
+    assert Archive(bucket).manifest().run["crawl"]["surfaces"]["en"]["rest"]["status"] == "skipped"

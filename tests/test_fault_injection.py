@@ -28,6 +28,7 @@ from pipelines.gc import apply, collect
 from pipelines.run import run_once
 from pipelines.verify import Report, verify
 from spiders.runner import CrawlJob
+from spiders.sites import load_profile
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
@@ -265,7 +266,7 @@ def test_kill_9_during_gc_then_rerun_removes_every_orphan_and_nothing_else(sim, 
             out=work / "crawl", mode="window", site=sim.base, include_modified=True, polite=False, **window
         )
         stages.stage_crawl(template, run_id, job)
-        stages.stage_clean(template, run_id, work, sim.base, workers=2)
+        stages.stage_clean(template, run_id, work, load_profile("insightcrime", sim.base), workers=2)
         with gzip.open(work / "cleaned.jsonl.gz", "rt") as handle:
             return [json.loads(line) for line in handle]
 
@@ -289,7 +290,8 @@ def test_kill_9_during_gc_then_rerun_removes_every_orphan_and_nothing_else(sim, 
     crashed_commit("lost-a", first, crash_at("articles/", after=2))
     crashed_commit("lost-b", first, crash_at("indexes/"))
     crashed_commit("lost-c", first, crash_at("snapshots/"))
-    assert stages.stage_commit(template, "day-1", tmp_path / "day-1", {"mode": "window"}).seq == 1
+    site = load_profile("insightcrime", sim.base)
+    assert stages.stage_commit(template, "day-1", tmp_path / "day-1", {"mode": "window"}, site).seq == 1
     # Snapshot 2: two briefs of the window edited (second versions); one more commit dies before its manifest.
     bounds = [datetime.fromisoformat(window[k]) for k in ("after", "before")]
     edited = sorted(sim.site.published_between(*bounds, lang="en"))[:2]
@@ -299,7 +301,7 @@ def test_kill_9_during_gc_then_rerun_removes_every_orphan_and_nothing_else(sim, 
             sim.site.posts[post_id].modified = sim.site.now
     second = crawl_and_clean("day-2")
     crashed_commit("lost-d", second, crash_at("snapshots/"))
-    committed = stages.stage_commit(template, "day-2", tmp_path / "day-2", {"mode": "window"})
+    committed = stages.stage_commit(template, "day-2", tmp_path / "day-2", {"mode": "window"}, site)
     assert committed.seq == 2 and sorted(committed.manifest.changes.changed) == [str(i) for i in edited]
     # A third run crawled and cleaned but never committed (its staging and WARC files are abandoned), and a
     # store probe its commit left behind.

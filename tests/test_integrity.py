@@ -48,6 +48,7 @@ from pipelines.storage import Bucket, StorageError
 from pipelines.verified import snapshot_seqs
 from pipelines.verify import verify
 from spiders.runner import CrawlJob
+from spiders.sites import load_profile
 
 WINDOW = {"mode": "window", "after": "2026-11-01", "before": "2026-11-08"}
 RECONCILE = {"mode": "reconcile", "after": None, "before": None}
@@ -98,8 +99,9 @@ def crawl(base: str, bucket: Bucket, workdir: Path, run_id: str, **job) -> dict:
 def process(base: str, bucket: Bucket, workdir: Path, run_id: str, **job) -> CommitResult:
     """crawl -> clean -> commit as three staged tasks (what the DAG runs)."""
     crawl(base, bucket, workdir, run_id, **job)
-    stage_clean(bucket, run_id, workdir, base)
-    return stage_commit(bucket, run_id, workdir, {"mode": (WINDOW | job)["mode"]})
+    site = load_profile("insightcrime", base)
+    stage_clean(bucket, run_id, workdir, site)
+    return stage_commit(bucket, run_id, workdir, {"mode": (WINDOW | job)["mode"]}, site)
 
 
 def window_posts(site: Site, count: int) -> list[int]:
@@ -171,7 +173,9 @@ class Staged:
             copy_objects(self.source, bucket, f"warc/{run_id}/")
 
     def commit(self, bucket: Bucket, run_id: str, **kwargs) -> CommitResult:
-        return stage_commit(bucket, run_id, self.work[run_id], INFO, **kwargs)
+        return stage_commit(
+            bucket, run_id, self.work[run_id], INFO, load_profile("insightcrime", self.base), **kwargs
+        )
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +190,7 @@ def staged(seaweed, tmp_path_factory) -> Staged:
         crawl(sim.base, source, work[B], B)
         base = sim.base
     for run_id, workdir in work.items():
-        stage_clean(source, run_id, workdir, base)
+        stage_clean(source, run_id, workdir, load_profile("insightcrime", base))
     staged = Staged(base, source, work, {r: read_cleaned(w) for r, w in work.items()}, edited)
     old, new = staged.fingerprints(A), staged.fingerprints(B)
     assert set(edited) <= set(old) and set(old) == set(new), "both runs fetched the whole window"
@@ -266,7 +270,8 @@ def test_a_reclean_never_undoes_an_edit_committed_while_it_ran(staged, bucket, t
     staged.copy_to(bucket)
     assert staged.commit(bucket, A).seq == 1
     reclean = tmp_path / "reclean"
-    stage_reclean(bucket, "reclean", reclean, staged.base)  # planned on snapshot 1
+    site = load_profile("insightcrime", staged.base)
+    stage_reclean(bucket, "reclean", reclean, site)  # planned on snapshot 1
     live = [e for e in read_head(bucket).index.values() if e.status == "live"]
     assert len(read_cleaned(reclean)) == len(live), "every live article was re-extracted"
 
@@ -275,7 +280,7 @@ def test_a_reclean_never_undoes_an_edit_committed_while_it_ran(staged, bucket, t
     assert window.seq == 2 and sorted(window.manifest.changes.changed) == edited
     before = Archive(bucket).index(2)
 
-    result = stage_commit(bucket, "reclean", reclean, {"mode": "reclean"})
+    result = stage_commit(bucket, "reclean", reclean, {"mode": "reclean"}, site)
     manifest = result.manifest
     assert result.created and result.seq == 3
     assert sorted(manifest.changes.superseded) == edited and manifest.counts.superseded == 5
@@ -297,7 +302,7 @@ def test_a_rerun_commit_task_after_a_newer_snapshot_changes_nothing(staged, buck
     )
     # the same worker (its workdir still there), then another one that downloads the staged input
     for workdir in (staged.work[A], tmp_path / "another-worker"):
-        again = stage_commit(bucket, A, workdir, INFO)
+        again = stage_commit(bucket, A, workdir, INFO, load_profile("insightcrime", staged.base))
         assert again.created is False and again.seq == 1 and again.versions_written == 0
         assert again.manifest == first.manifest
     assert snapshot_seqs(bucket) == [1, 2], "no new snapshot"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from datetime import timedelta
 
 import pytest
 
-from infra.simulator import Site
+from infra.simulator import GENERIC_NEWS, INSIGHT_CRIME, Simulator, Site, rest
 
 
 def get(sim, path: str, headers: dict | None = None):
@@ -106,3 +107,195 @@ def test_article_page_carries_standard_markup(sim):
         "About InSight Crime",
     ):
         assert marker in html, marker
+
+
+# ---- WordPress faithfulness --------------------------------------------------------------------------------
+def get_json(sim, path: str):
+    status, headers, body = get(sim, path)
+    return status, headers, json.loads(body)
+
+
+def all_posts(sim, query: str, prefix: str = "") -> set[int]:
+    """Every id a posts query lists, page by page."""
+    ids, page = set(), 1
+    while True:
+        status, headers, body = get_json(
+            sim, f"{prefix}/wp-json/wp/v2/posts?{query}&per_page=100&page={page}"
+        )
+        assert status == 200, body
+        ids |= {p["id"] for p in body}
+        if page >= int(headers["X-WP-TotalPages"]):
+            return ids
+        page += 1
+
+
+def test_site_specs_and_subcategories(sim):
+    site = sim.site
+    assert site.spec is INSIGHT_CRIME and site.spec.theme == "newspack" and site.spec.name == "InSight Crime"
+    assert site.descendants("news") == {"news", "brief", "analysis"}
+    analysis = site.briefs_in("analysis", "en")
+    assert analysis and all(site.posts[i].is_brief for i in analysis)
+    share = len(analysis) / len([p for p in site.live("en") if p.published.year >= 2023])
+    assert 0.02 < share < 0.12
+    post = site.posts[min(analysis)]
+    assert post.path == f"/news/analysis/{post.slug}/" and get(sim, post.path)[0] == 200
+    assert not any(p.is_brief for p in site.live("en", briefs_only=False) if p.category == "investigations")
+    assert Site(posts=50, seed=7).spec is INSIGHT_CRIME  # the old signature keeps working
+
+
+def test_categories_filter_is_exact_unless_children_are_asked_for(sim):
+    site = sim.site
+    news, brief, analysis = (site.briefs_in(s, "en") for s in ("news", "brief", "analysis"))
+    assert all_posts(sim, "categories=2,3") == news | brief
+    assert all_posts(sim, "categories[]=4") == analysis
+    everything = news | brief | analysis
+    assert all_posts(sim, "categories[terms]=2&categories[include_children]=true") == everything
+    assert all_posts(sim, "categories[terms][]=2&categories[include_children]=1") == everything
+    assert all_posts(sim, "categories[terms]=2&categories[include_children]=false") == news
+    _, _, body = get_json(sim, f"/wp-json/wp/v2/posts?include={min(analysis)}&_fields=id,categories")
+    assert body == [{"id": min(analysis), "categories": [4]}], "only the category the editor ticked"
+    assert get(sim, "/wp-json/wp/v2/posts?categories=news")[0] == 400
+
+
+def test_categories_endpoint(sim):
+    status, headers, body = get_json(sim, "/wp-json/wp/v2/categories?parent=2")
+    assert status == 200 and {c["slug"] for c in body} == {"brief", "analysis"}
+    assert headers["X-WP-Total"] == "2" and headers["X-WP-TotalPages"] == "1"
+    term = next(c for c in body if c["slug"] == "analysis")
+    assert set(term) == {"id", "count", "description", "link", "name", "slug", "taxonomy", "parent", "lang"}
+    assert term["count"] == len(sim.site.briefs_in("analysis")) and term["link"].startswith(sim.base + "/")
+    assert get(sim, term["link"].removeprefix(sim.base))[0] == 200
+    _, _, body = get_json(sim, "/wp-json/wp/v2/categories?slug=news,noticias-del-dia")
+    assert {c["id"] for c in body} == {2, 21}
+    _, _, body = get_json(sim, "/wp-json/wp/v2/categories?include=3,4,20")
+    assert {c["id"] for c in body} == {3, 4, 20}
+    _, headers, body = get_json(sim, "/wp-json/wp/v2/categories?lang=es&per_page=2&page=2")
+    assert headers["X-WP-Total"] == "3" and headers["X-WP-TotalPages"] == "2" and len(body) == 1
+
+
+def test_tags_and_users(sim):
+    post = next(p for p in sim.site.live("en") if len(p.tags) == 2 and p.fixed_body is None)
+    _, _, (item,) = get_json(sim, f"/wp-json/wp/v2/posts?include={post.id}&_fields=id,tags,author")
+    _, headers, tags = get_json(sim, f"/wp-json/wp/v2/tags?include={','.join(map(str, item['tags']))}")
+    assert sorted(t["name"] for t in tags) == sorted(post.tags) and headers["X-WP-Total"] == "2"
+    _, _, by_slug = get_json(sim, f"/wp-json/wp/v2/tags?slug={tags[0]['slug']}")
+    assert [t["id"] for t in by_slug] == [tags[0]["id"]]
+    all_tags = {t for p in sim.site.posts.values() for t in p.tags}
+    assert len({rest.tag_id(t) for t in all_tags}) == len(all_tags), "one id per tag"
+    authors = {a for p in sim.site.posts.values() for a in p.authors}
+    assert len({rest.user_id(a) for a in authors}) == len(authors), "one id per author"
+    status, _, user = get_json(sim, f"/wp-json/wp/v2/users/{item['author']}")
+    assert status == 200 and user["name"] == post.authors[0]
+    assert {"id", "name", "slug", "link", "description"} <= set(user)
+    status, _, body = get_json(sim, "/wp-json/wp/v2/users")
+    assert status == 401 and body["code"] == "rest_user_cannot_view"
+    assert get(sim, "/wp-json/wp/v2/users/1")[0] == 404
+    sim.users_refused = True
+    assert get(sim, f"/wp-json/wp/v2/users/{item['author']}")[0] == 401
+
+
+def test_embed_follows_fields(sim):
+    post = next(p for p in sim.site.live("en") if p.category == "analysis")
+    url = f"/wp-json/wp/v2/posts?include={post.id}"
+    _, _, (item,) = get_json(sim, url + "&_embed")
+    author, (cats, tags) = item["_embedded"]["author"], item["_embedded"]["wp:term"]
+    assert author[0]["name"] == post.authors[0] and [c["slug"] for c in cats] == ["analysis"]
+    assert sorted(t["name"] for t in tags) == sorted(post.tags) and "_links" in item
+    _, _, (item,) = get_json(sim, url + "&_embed&_fields=id,link")
+    assert set(item) == {"id", "link"}, "no _links or _embedded in _fields: nothing is embedded"
+    _, _, (item,) = get_json(sim, url + "&_embed=author&_fields=id,_links")
+    assert set(item) == {"id", "_links", "_embedded"} and set(item["_embedded"]) == {"author"}
+    _, _, (item,) = get_json(sim, url + "&_embed=wp:term&_fields=id,_embedded")
+    assert set(item["_embedded"]) == {"wp:term"}
+    sim.users_refused = True
+    _, _, (item,) = get_json(sim, url + "&_embed=author,wp:term")
+    assert item["_embedded"]["author"][0]["data"]["status"] == 401
+    assert item["_embedded"]["author"][0]["code"] == "rest_user_cannot_view"
+
+
+def test_rest_switches(sim):
+    victim = sim.site.live("en")[-1]
+    sim.rest_total_pages = "1000000000"
+    sim.rest_overrides = {victim.id: {"link": "http://127.0.0.1:99999/"}}
+    _, headers, body = get_json(sim, "/wp-json/wp/v2/posts?lang=en&_fields=id,link")
+    assert headers["X-WP-TotalPages"] == "1000000000"
+    links = {p["id"]: p["link"] for p in body}
+    assert links[victim.id] == "http://127.0.0.1:99999/"
+    assert all(link.startswith(sim.base) for i, link in links.items() if i != victim.id)
+    assert get(sim, "/wp-json/wp/v2/categories")[1]["X-WP-TotalPages"] == "1", "posts responses only"
+
+
+def test_category_feeds_and_archives_include_children(sim):
+    site = sim.site
+    feed = get(sim, "/category/news/feed/")[2].decode()
+    newest = [p for p in reversed(site.live("en")) if p.category in site.descendants("news")][:10]
+    assert re.findall(r"<post-id[^>]*>(\d+)<", feed) == [str(p.id) for p in newest]
+    assert "appeared first on <a" in feed and "<title>InSight Crime</title>" in feed
+    analysis = [p for p in reversed(site.live("en")) if p.category == "analysis"]
+    page = get(sim, "/category/news/analysis/")[2].decode()
+    assert all(p.path in page for p in analysis[:10])
+    assert f"postid-{analysis[0].id}" not in page
+    assert re.findall(r'class="post-(\d+) ', page) == [str(p.id) for p in analysis[:10]]
+    assert get(sim, "/es/sitemap_index.xml")[0] == 404, "one Yoast sitemap for all languages"
+    assert get(sim, "/es/wp-json/wp/v2/posts")[0] == 404, "no second install"
+    sitemap = get(sim, "/post-sitemap.xml")[2].decode()
+    assert all(p.path in sitemap for p in site.live(briefs_only=False)), "every post of every category"
+
+
+def test_vanilla_wordpress_has_a_separate_spanish_install():
+    with Simulator(Site(posts=120), wordpress="vanilla") as sim:
+        site = sim.site
+        assert sim.wordpress == "vanilla" and sim.rest_url("es") == sim.base + "/es/wp-json"
+        en = {p.id for p in site.live("en", briefs_only=False)}
+        es = {p.id for p in site.live("es", briefs_only=False)}
+        assert all_posts(sim, "lang=es") == en, "the root install ignores lang and holds English only"
+        assert all_posts(sim, "x=1", prefix="/es") == es
+        _, _, body = get_json(sim, "/wp-json/wp/v2/posts?_fields=id,lang,translations,link")
+        assert set(body[0]) == {"id", "link"}
+        _, _, cats = get_json(sim, "/es/wp-json/wp/v2/categories?per_page=100")
+        assert {c["slug"] for c in cats} == {"noticias", "noticias-del-dia", "investigaciones"}
+        assert "lang" not in cats[0]
+        _, _, cats = get_json(sim, "/wp-json/wp/v2/categories?per_page=100&lang=es")
+        assert "noticias" not in {c["slug"] for c in cats}
+        index = get(sim, "/es/sitemap_index.xml")[2].decode()
+        (first,) = re.findall(r"<loc>[^<]*/es/post-sitemap\.xml</loc>", index)
+        urls = re.findall(r"<loc>([^<]+)</loc>", get(sim, "/es/post-sitemap.xml")[2].decode())
+        assert first and urls and all(u.startswith(sim.base + "/es/") for u in urls)
+        assert len(urls) == len(es)
+        root = get(sim, "/post-sitemap.xml")[2].decode()
+        assert "/es/" not in root
+        feed = get(sim, "/es/category/noticias/noticias-del-dia/feed/")[2].decode()
+        links = re.findall(r"<link>([^<]+)</link>", feed)[1:]
+        assert links and all(u.startswith(sim.base + "/es/noticias/noticias-del-dia/") for u in links)
+        links = re.findall(r"<link>([^<]+)</link>", get(sim, "/es/feed/")[2].decode())[1:]
+        assert links and all(u.startswith(sim.base + "/es/") for u in links)
+        links = re.findall(r"<link>([^<]+)</link>", get(sim, "/feed/")[2].decode())[1:]
+        assert links and not any("/es/" in u for u in links)
+        assert get(sim, "/es/category/noticias/")[0] == 200
+        assert get(sim, "/category/noticias/")[0] == 404
+        post = site.live("es")[-1]
+        assert get(sim, post.path)[0] == 200
+        assert get(sim, f"/es/?p={post.id}")[1]["Location"] == sim.base + post.path
+        assert get(sim, f"/es/wp-json/wp/v2/users/{rest.user_id(post.authors[0])}")[0] == 200
+        status, _, index = get_json(sim, "/es/wp-json/")
+        assert status == 200 and index["url"] == sim.base + "/es" and "wp/v2" in index["namespaces"]
+
+
+def test_generic_spec():
+    with Simulator(Site(posts=150, spec=GENERIC_NEWS), wordpress="vanilla") as sim:
+        site = sim.site
+        assert site.spec.theme == "tagdiv" and site.seed_post is None
+        _, _, cats = get_json(sim, "/wp-json/wp/v2/categories")
+        assert {(c["slug"], c["parent"]) for c in cats} == {("local", 0), ("courts", 40), ("opinion", 0)}
+        courts = site.briefs_in("courts")
+        assert 0.05 < len(courts) / len(site.live()) < 0.3
+        assert {p.lang for p in site.posts.values()} == {"en"}
+        assert {p.id for p in site.live()} == site.briefs_in("local") | courts
+        assert all_posts(sim, "categories=41") == courts
+        feed = get(sim, "/category/local/feed/")[2].decode()
+        assert "<title>Harbour Gazette</title>" in feed and "appeared first on" in feed
+        assert "Harbour Gazette</a>." in feed
+        post = site.posts[min(courts)]
+        assert post.path == f"/local/courts/{post.slug}/" and get(sim, post.path)[0] == 200
+        assert get(sim, "/category/local/courts/")[0] == 200
+        assert get(sim, "/es/wp-json/wp/v2/posts")[0] == 404

@@ -13,12 +13,12 @@ from infra.simulator.surfaces import post_json
 from spiders.discovery import Candidate, parse_listing, parse_rss, read_rest_page
 from spiders.page_facts import page_facts
 from spiders.records import fetch_record
-from spiders.site_profile import profile_for
+from spiders.sites import load_profile
 from spiders.state import CrawlState, KnownPost
 from spiders.urls import MAX_POST_ID, id_in_classes, post_id_from_url, show_bad_id, valid_post_id
 
 BASE = "https://insightcrime.org"
-PROFILE = profile_for(BASE)
+PROFILE = load_profile("insightcrime", BASE)
 AFTER, BEFORE = datetime(2026, 10, 20, tzinfo=UTC), datetime(2026, 11, 12, tzinfo=UTC)
 BAD_JSON_IDS = ["123", -5, 0, 2**64, True, 1.5]
 HUGE = "99999999999999999999"

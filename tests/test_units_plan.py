@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import msgspec
+import pytest
 
 from pipelines.documents import CleanedRecord, Extractor, Metadata
-from pipelines.plan import Head, Plan, plan
+from pipelines.plan import Head, IdCollision, Plan, plan
 
 EXTRACTOR = Extractor(name="trafilatura", version="x", rules="1")
 
@@ -133,3 +134,15 @@ def test_empty_bodies_and_failures_never_replace_a_version():
     after, result = commit(head, empty, failed)
     assert result.counts["rejected_empty"] == 1 and result.counts["failed"] == 1 and not result.versions
     assert after.index == head.index
+
+
+def test_two_editions_claiming_one_post_id_are_refused_not_mixed():
+    """Separate WordPress installs number posts independently: an es post 5 is not the en post 5."""
+    spanish = msgspec.structs.replace(
+        observed(5, "cinco", "2026-11-02T00:00:00Z", url="https://example.org/es/p5/"), edition="es"
+    )
+    head, _ = commit(Head(0, {}), observed(5, "five", "2026-11-01T00:00:00Z"))
+    with pytest.raises(IdCollision, match=r"post id 5 is a en article .* saw it as es"):
+        commit(head, spanish)
+    with pytest.raises(IdCollision):
+        commit(Head(0, {}), observed(5, "five", "2026-11-01T00:00:00Z"), spanish)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from pipelines.quality import discovery_problems, quality_problems
 from pipelines.settings import QualityThresholds
-from pipelines.tasks import quality_problems
 
 GATE = QualityThresholds()
 CRAWLED = {"fetch": {"fetched": 40, "redirected": 2}}
@@ -50,3 +50,57 @@ def test_no_snapshot_fails():
     assert quality_problems({"fetch": {}}, clean(pages=0, cleaned=0, mean=0), {}, [], GATE) == [
         "no snapshot was written"
     ]
+
+
+def surfaces(**by_edition: dict) -> dict:
+    """{edition: {surface: (status, found)}} -> the crawl's ``surfaces`` stats."""
+    return {
+        edition: {
+            s: {"status": st, "reason": "HTTP 403" if st == "failed" else None, "found": n}
+            for s, (st, n) in outcomes.items()
+        }
+        for edition, outcomes in by_edition.items()
+    }
+
+
+def test_discovery_passes_when_surfaces_answer_and_counts_are_usual():
+    stats = {
+        "surfaces": surfaces(en={"rest": ("ok", 30)}, es={"rest": ("ok", 9)}),
+        "candidates_by_edition": {"en": 30, "es": 9},
+    }
+    assert discovery_problems(stats, {"en": [28, 31, 35], "es": [10, 8, 12]}, GATE) == []
+
+
+def test_a_failed_or_refused_surface_fails_naming_edition_and_surface():
+    stats = {
+        "surfaces": surfaces(en={"rest": ("ok", 30)}, es={"rest": ("failed", 0), "rss": ("ok", 9)}),
+        "candidates_by_edition": {"en": 30, "es": 9},
+    }
+    assert discovery_problems(stats, {}, GATE) == ["edition es: discovery surface rest failed (HTTP 403)"]
+    known = {
+        "surfaces": surfaces(es={"rest": ("skipped", 0), "rss": ("ok", 9)}),
+        "candidates_by_edition": {"es": 9},
+    }
+    assert discovery_problems(known, {}, GATE) == [], "a surface known to fail is skipped, not a new failure"
+
+
+def test_no_candidates_while_the_site_answered_fails_unless_such_windows_are_usually_quiet():
+    stats = {"surfaces": surfaces(en={"rest": ("ok", 0)}), "candidates_by_edition": {"en": 0}}
+    (problem,) = discovery_problems(stats, {"en": [3, 2, 4]}, GATE)
+    assert problem == "no candidates found although the site answered (en rest)"
+    assert discovery_problems(stats, {}, GATE) == [], "no history: a quiet day proves nothing"
+    assert discovery_problems(stats, {"en": [0, 1, 0]}, GATE) == [], "such windows are usually empty"
+
+
+def test_far_fewer_candidates_than_comparable_runs_fails_only_with_a_baseline():
+    stats = {
+        "surfaces": surfaces(en={"rest": ("ok", 4)}, es={"rest": ("ok", 9)}),
+        "candidates_by_edition": {"en": 4, "es": 9},
+    }
+    (problem,) = discovery_problems(stats, {"en": [30, 28, 33, 31], "es": [9, 10, 8]}, GATE)
+    assert problem.startswith("edition en: 4 candidates against a median of 30")
+    assert "rest ok (4)" in problem
+    assert discovery_problems(stats, {"en": [30, 28]}, GATE) == [], "two runs are no baseline"
+    assert discovery_problems(stats, {"en": [5, 6, 7]}, GATE) == [], "a small median is no baseline"
+    lenient = QualityThresholds(min_discovery_ratio=0.1)
+    assert discovery_problems(stats, {"en": [30, 28, 33, 31]}, lenient) == []

@@ -1,6 +1,19 @@
-"""A deterministic simulator of insightcrime.org for offline development and tests (see docs/simulator.md)."""
+"""A deterministic simulator of insightcrime.org (and a generic WordPress news site) for offline development and
+tests (see docs/simulator.md)."""
 
 from .server import Fault, RateLimit, Simulator
-from .site import Change, Post, Site
+from .site import GENERIC_NEWS, INSIGHT_CRIME, SPECS, Category, Change, Post, Site, SiteSpec
 
-__all__ = ["Change", "Fault", "Post", "RateLimit", "Simulator", "Site"]
+__all__ = [
+    "GENERIC_NEWS",
+    "INSIGHT_CRIME",
+    "SPECS",
+    "Category",
+    "Change",
+    "Fault",
+    "Post",
+    "RateLimit",
+    "Simulator",
+    "Site",
+    "SiteSpec",
+]

@@ -1,4 +1,5 @@
-"""``python -m infra.simulator serve --posts 500 --port 8765``: serve the simulated site in the foreground."""
+"""``python -m infra.simulator serve --posts 500 --port 8765 [--site generic] [--wordpress vanilla]``: serve the
+simulated site in the foreground."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 from datetime import UTC, datetime
 
 from .server import Simulator
-from .site import Site
+from .site import SPECS, Site
 
 
 def _tick(site: Site) -> None:
@@ -36,6 +37,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="every 24 h of real time publish 5 briefs, edit 2, rename 1 and remove 1",
     )
+    serve.add_argument(
+        "--site",
+        choices=sorted(SPECS),
+        default="insightcrime",
+        help="which site to simulate (default insightcrime)",
+    )
+    serve.add_argument(
+        "--wordpress",
+        choices=("multilingual", "vanilla"),
+        default="multilingual",
+        help="one Polylang-like install (default) or vanilla WordPress with a separate install per extra language",
+    )
     args = parser.parse_args(argv)
     if not 10 <= args.posts <= 20_000:
         parser.error("--posts must be between 10 and 20,000")
@@ -45,12 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         site_args["now"] = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     elif args.now:
         site_args["now"] = datetime.fromisoformat(args.now).astimezone(UTC)
-    sim = Simulator(Site(posts=args.posts, seed=args.seed, **site_args), port=args.port).start()
+    site = Site(posts=args.posts, seed=args.seed, spec=SPECS[args.site], **site_args)
+    sim = Simulator(site, port=args.port, wordpress=args.wordpress).start()
     if args.daily_changes:
         threading.Thread(target=_tick, args=(sim.site,), daemon=True).start()
     elapsed = time.perf_counter() - started
     print(
-        f"simulator: {len(sim.site.posts)} posts at {sim.base}/ (ready in {elapsed:.2f}s); Ctrl-C stops it",
+        f"simulator: {site.spec.name}, {len(site.posts)} posts, {args.wordpress} WordPress at {sim.base}/ "
+        f"(ready in {elapsed:.2f}s); Ctrl-C stops it",
         flush=True,
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -28,6 +28,7 @@ FAULT_KINDS = (
     "offsite_redirect",
     "empty_body_layout",
     "override",  # arg: (status, headers, body) served instead of the real answer
+    "replace",  # arg: ((regex, replacement), ...) applied to the real body, in order
 )
 
 
@@ -75,6 +76,16 @@ class Fault:
     times: int | None = None
     probability: float = 1.0
     rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
+    replaced: dict = field(default_factory=dict)  # "replace": regex -> substitutions made so far
+
+    def __post_init__(self) -> None:
+        if self.kind == "replace":  # a malformed argument would serve the real page and test nothing
+            pairs = self.arg if isinstance(self.arg, tuple) else ()
+            if not pairs or not all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
+                raise ValueError(f"replace fault wants ((regex, replacement), ...), got {self.arg!r}")
+            for pattern, _ in pairs:
+                re.compile(pattern)  # a bad regex fails at inject, not inside a request
+            self.replaced = {pattern: 0 for pattern, _ in pairs}
 
     def take(self, path: str) -> bool:
         if self.times == 0 or not re.search(self.pattern, path):
@@ -148,4 +159,17 @@ def apply_fault(handler, fault: Fault, sim: Simulator, status: int, headers: dic
     if kind == "override":
         code, extra, payload = fault.arg
         return send(handler, code, extra, payload)
+    if kind == "replace":
+        return send(handler, status, headers, _replace(fault, body))
     raise ValueError(kind)
+
+
+def _replace(fault: Fault, body: bytes) -> bytes:
+    """The body with each (regex, replacement) of ``fault.arg`` applied (``re.S``; str pairs act on the UTF-8
+    text). Counts go to ``fault.replaced``: a test asserts they are not 0, or it tested the healthy page."""
+    for pattern, replacement in fault.arg:
+        pat = pattern.encode() if isinstance(pattern, str) else pattern
+        rep = replacement.encode() if isinstance(replacement, str) else replacement
+        body, count = re.subn(pat, rep, body, flags=re.S)
+        fault.replaced[pattern] += count
+    return body

@@ -7,49 +7,70 @@ WordPress/Newspack-like markup with Yoast JSON-LD, OpenGraph and hreflang altern
 
 from __future__ import annotations
 
-import html
 import json
 import random
 from datetime import datetime
 
-from .site import CATEGORY_BY_SLUG, SITE_TZ, Post, Site
+from . import themes
+from .site import CATEGORY_BY_ID, CATEGORY_BY_SLUG, SITE_TZ, Post, Site
 
 _CHROME = {
-    "en": {
-        "home": "Home",
-        "share": "share",
-        "helpful": "Was this content helpful?",
-        "sustain": "We want to sustain Latin America’s largest organized crime database, but in order to do so, "
-        "we need resources.",
-        "donate": "DONATE",
-        "latest": "Latest News",
-        "related": "Related Content",
-        "about": "About InSight Crime",
-        "comment": 'What are your thoughts? <a href="/contact-us/">Click here</a> to send InSight Crime your comments.',
-        "licence": "We encourage readers to copy and distribute our work for non-commercial purposes, with "
-        "attribution to InSight Crime in the byline and links to the original at both the top and "
-        'bottom of the article. Check the <a href="https://creativecommons.org/">Creative Commons</a> '
-        "website for more details of how to share our work, and please send us an email if you use an "
-        "article.",
-        "by": "by",
-        "kicker": "BRIEF",
+    "InSight Crime": {
+        "en": {
+            "home": "Home",
+            "share": "share",
+            "helpful": "Was this content helpful?",
+            "sustain": "We want to sustain Latin America’s largest organized crime database, but in order to do so, "
+            "we need resources.",
+            "donate": "DONATE",
+            "latest": "Latest News",
+            "related": "Related Content",
+            "about": "About InSight Crime",
+            "comment": 'What are your thoughts? <a href="/contact-us/">Click here</a> to send InSight Crime your comments.',
+            "licence": "We encourage readers to copy and distribute our work for non-commercial purposes, with "
+            "attribution to InSight Crime in the byline and links to the original at both the top and "
+            'bottom of the article. Check the <a href="https://creativecommons.org/">Creative Commons</a> '
+            "website for more details of how to share our work, and please send us an email if you use an "
+            "article.",
+            "by": "by",
+            "kicker": "BRIEF",
+            "share_row": "share share share",
+        },
+        "es": {
+            "home": "Inicio",
+            "share": "compartir",
+            "helpful": "¿Este contenido te fue útil?",
+            "sustain": "Queremos sostener la base de datos sobre crimen organizado más grande de América Latina, pero "
+            "para hacerlo necesitamos recursos.",
+            "donate": "DONAR",
+            "latest": "Últimas noticias",
+            "related": "Contenido relacionado",
+            "about": "Sobre InSight Crime",
+            "comment": '¿Qué opinas? <a href="/es/contacto/">Haz clic aquí</a> para enviar tus comentarios a InSight Crime.',
+            "licence": "Alentamos a los lectores a copiar y distribuir nuestro trabajo con fines no comerciales, "
+            "citando a InSight Crime en la firma y con enlaces al original al principio y al final del "
+            "artículo. Consulte el sitio web de Creative Commons para más detalles.",
+            "by": "por",
+            "kicker": "NOTICIAS DEL DÍA",
+            "share_row": "compartir compartir compartir",
+        },
     },
-    "es": {
-        "home": "Inicio",
-        "share": "compartir",
-        "helpful": "¿Este contenido te fue útil?",
-        "sustain": "Queremos sostener la base de datos sobre crimen organizado más grande de América Latina, pero "
-        "para hacerlo necesitamos recursos.",
-        "donate": "DONAR",
-        "latest": "Últimas noticias",
-        "related": "Contenido relacionado",
-        "about": "Sobre InSight Crime",
-        "comment": '¿Qué opinas? <a href="/es/contacto/">Haz clic aquí</a> para enviar tus comentarios a InSight Crime.',
-        "licence": "Alentamos a los lectores a copiar y distribuir nuestro trabajo con fines no comerciales, "
-        "citando a InSight Crime en la firma y con enlaces al original al principio y al final del "
-        "artículo. Consulte el sitio web de Creative Commons para más detalles.",
-        "by": "por",
-        "kicker": "NOTICIAS DEL DÍA",
+    "Harbour Gazette": {  # exactly the phrases of spiders/sites/harbourgazette.py's clean rules
+        "en": {
+            "home": "Home",
+            "share": "share",
+            "share_row": "share tweet email",
+            "helpful": "Support local journalism",
+            "sustain": "Subscribe today and keep our reporters in the courtrooms and council meetings of the harbour.",
+            "donate": "SUBSCRIBE",
+            "latest": "Most Read",
+            "related": "More from the Harbour",
+            "about": None,
+            "comment": None,
+            "licence": None,
+            "by": "By",
+            "kicker": "LOCAL NEWS",
+        },
     },
 }
 _ABOUT_CARDS = [
@@ -87,8 +108,7 @@ _ABOUT_CARDS = [
 ]
 
 
-def esc(text: str) -> str:
-    return html.escape(text, quote=True)
+esc = themes.esc
 
 
 def iso(dt: datetime) -> str:
@@ -106,7 +126,7 @@ def _teasers(site: Site, post: Post, base: str, count: int) -> list[Post]:
     return rng.sample(pool, k=min(count, len(pool)))
 
 
-def json_ld(post: Post, url: str, base: str) -> str:
+def json_ld(post: Post, url: str, base: str, brand: str = "InSight Crime") -> str:
     category = CATEGORY_BY_SLUG[post.category]
     graph = [
         {
@@ -129,7 +149,7 @@ def json_ld(post: Post, url: str, base: str) -> str:
             "@type": "WebPage",
             "@id": url,
             "url": url,
-            "name": f"{post.title} - InSight Crime",
+            "name": f"{post.title} - {brand}",
             "datePublished": iso(post.published),
             "dateModified": iso(post.modified),
         },
@@ -147,16 +167,28 @@ def json_ld(post: Post, url: str, base: str) -> str:
                 {"@type": "ListItem", "position": 3, "name": post.title},
             ],
         },
-        {"@type": "Organization", "@id": f"{base}/#organization", "name": "InSight Crime", "url": f"{base}/"},
+        {"@type": "Organization", "@id": f"{base}/#organization", "name": brand, "url": f"{base}/"},
     ]
     return json.dumps({"@context": "https://schema.org", "@graph": graph}, ensure_ascii=False)
 
 
-def article_page(site: Site, post: Post, base: str, trap_url: str | None = None) -> str:
-    words = _CHROME[post.lang]
+def _words(brand: str, lang: str) -> dict[str, str | None]:
+    """The chrome's words: the brand's own (its profile's clean rules name them), else InSight Crime's."""
+    editions = _CHROME.get(brand, _CHROME["InSight Crime"])
+    return editions.get(lang) or next(iter(editions.values()))
+
+
+def article_page(
+    site: Site, post: Post, base: str, trap_url: str | None = None, theme: str | None = None
+) -> str:
+    """The post's page in `theme` (default: the site spec's theme), with the spec's brand in its chrome."""
+    spec = getattr(site, "spec", None)
+    theme = theme or getattr(spec, "theme", "newspack")
+    brand = getattr(spec, "name", "InSight Crime")
+    words = _words(brand, post.lang)
     url = base + post.path
     category = CATEGORY_BY_SLUG[post.category]
-    parent = CATEGORY_BY_SLUG.get("news" if post.lang == "en" else "noticias")
+    parent = CATEGORY_BY_ID.get(category.parent)
     alternates = [(post.lang, url)]
     other = site.posts.get(post.translation or -1)
     if other is not None and other.gone is None:
@@ -168,102 +200,70 @@ def article_page(site: Site, post: Post, base: str, trap_url: str | None = None)
         f'<a class="lang-switch" hreflang="{lang}" href="{esc(href)}">{lang.upper()}</a>'
         for lang, href in alternates
     )
-    tag = post.tags[0] if post.tags else ""
     crumbs = [f'<span><a href="{base}/">{words["home"]}</a></span>']
     if parent and parent.slug != category.slug:
         crumbs.append(f'<span><a href="{base}/{parent.path}/">{esc(parent.name)}</a></span>')
     crumbs.append(f'<span><a href="{base}/{category.path}/">{esc(category.name)}</a></span>')
     crumbs.append(f'<span class="breadcrumb_last" aria-current="page">{esc(post.title)}</span>')
-    authors = " and ".join(
-        f'<span class="author vcard"><a class="url fn n" href="{base}/author/{a.lower().replace(" ", "-")}/">'
-        f"{esc(a)}</a></span>"
-        for a in post.authors
-    )
-    description = esc(post.title)
     image = (
         f'<meta property="og:image" content="{esc(post.featured_image)}" />' if post.featured_image else ""
     )
-    donation = (
-        f'<div class="wp-block-group donation-box"><h3 class="wp-block-heading">{words["helpful"]}</h3>'
-        f'<p>{words["sustain"]}</p><div class="wp-block-buttons"><div class="wp-block-button">'
-        f'<a class="wp-block-button__link" href="{base}/donate/">{words["donate"]}</a></div></div></div>'
-    )
-    teaser_html = "".join(
-        f'<article class="teaser"><span class="cat-links">{esc(p.tags[0].upper() if p.tags else "")}</span> / '
-        f'<time>{display_date(p.published)}</time><h3 class="entry-title"><a href="{base}{p.path}">{esc(p.title)}'
-        f"</a></h3></article>"
-        for p in _teasers(site, post, base, 3)
-    )
-    latest_html = "".join(
-        f'<li><a href="{base}{p.path}">{esc(p.title)}</a></li>' for p in _teasers(site, post, base, 8)[3:]
-    )
-    about_html = "".join(
-        f'<article class="about-card"><span class="cat-links">{kicker}</span><h3><a href="{base}/about/">'
-        f"{esc(title)}</a></h3><time>{date}</time><p>{esc(text)}</p></article>"
-        for kicker, title, date, text in _ABOUT_CARDS
-    )
-    trap = f'<a class="partner" href="{esc(trap_url)}">Partner site</a>' if trap_url else ""
-    return f"""<!doctype html>
-<html lang="{"es" if post.lang == "es" else "en-US"}">
-<head>
-<meta charset="UTF-8" />
-<meta name="viewport" content="width=device-width, initial-scale=1" />
-<title>{esc(post.title)} - InSight Crime</title>
-<meta name="robots" content="index, follow, max-image-preview:large" />
-<link rel="canonical" href="{esc(url)}" />
+    neighbours = _teasers(site, post, base, 11)
+    teasers = [
+        (p.tags[0].upper() if p.tags else "", p.title, base + p.path, display_date(p.published))
+        for p in neighbours[:3]
+    ]
+    latest_html = "".join(f'<li><a href="{base}{p.path}">{esc(p.title)}</a></li>' for p in neighbours[3:8])
+    about = [(k, title, f"{base}/about/", date, text) for k, title, date, text in _ABOUT_CARDS]
+    head = f"""<link rel="canonical" href="{esc(url)}" />
 {hreflang}
 <meta property="og:locale" content="{"es_ES" if post.lang == "es" else "en_US"}" />
 <meta property="og:type" content="article" />
 <meta property="og:title" content="{esc(post.title)}" />
-<meta property="og:description" content="{description}" />
+<meta property="og:description" content="{esc(post.title)}" />
 <meta property="og:url" content="{esc(url)}" />
-<meta property="og:site_name" content="InSight Crime" />
+<meta property="og:site_name" content="{esc(brand)}" />
 <meta property="article:published_time" content="{iso(post.published)}" />
 <meta property="article:modified_time" content="{iso(post.modified)}" />
 {image}
 <meta name="author" content="{esc(", ".join(post.authors))}" />
-<script type="application/ld+json" class="yoast-schema-graph">{json_ld(post, url, base)}</script>
+<script type="application/ld+json" class="yoast-schema-graph">{json_ld(post, url, base, brand)}</script>
 <link rel="shortlink" href="{base}/?p={post.id}" />
-<link rel="alternate" type="application/rss+xml" title="InSight Crime &raquo; Feed" href="{base}/feed/" />
-</head>
-<body class="post-template-default single single-post postid-{post.id} single-format-standard">
-<a class="skip-link screen-reader-text" href="#main">Skip to content</a>
-<header id="masthead" class="site-header"><div class="site-branding"><a href="{base}/" rel="home">InSight Crime</a>
-</div><nav id="site-navigation" class="main-navigation"><ul><li><a href="{base}/news/">News</a></li>
-<li><a href="{base}/investigations/">Investigations</a></li><li><a href="{base}/about-us/">About</a></li>{trap}</ul>
-</nav></header>
-<div id="content" class="site-content">
-<nav class="yoast-breadcrumbs"><span>{" › ".join(crumbs)}</span></nav>
-<main id="main" class="site-main">
-<article id="post-{post.id}" class="post-{post.id} post type-post status-publish format-standard has-post-thumbnail
- hentry category-{category.slug}">
-<header class="entry-header">
-<div class="cat-links"><a href="{base}/{category.path}/" rel="category tag">{words["kicker"]}</a></div>
-<h1 class="entry-title">{esc(post.title)}</h1>
-<div class="entry-meta"><span class="tag-links"><a href="{base}/tag/{tag.lower().replace(" ", "-")}/" rel="tag">
-{esc(tag.upper())}</a></span> / <time class="entry-date published" datetime="{iso(post.published)}">
-{display_date(post.published)}</time><time class="updated" datetime="{iso(post.modified)}"></time>
-<span class="byline">{words["by"]} {authors}</span> <span class="lang-links">{lang_switch}</span></div>
-</header>
-<div class="entry-content">
-{post.body_html()}
-</div>
-<div class="sharedaddy sd-sharing-enabled"><div class="sd-content"><span class="share-label">{words["share"]}</span>
-<a class="share-facebook" href="#"><span class="icon">icon</span></a> <a class="share-twitter" href="#">
-<span class="icon">icon</span></a> <a class="share-email" href="#"><span class="icon">icon</span></a></div></div>
-{donation}
-<div class="comment-prompt"><p>{words["comment"]}</p></div>
-<div class="wp-block-group license"><p>{words["licence"]}</p></div>
-{donation}
-</article>
-<section class="latest-news widget"><h2 class="widget-title">{words["latest"]}</h2><ul>{latest_html}</ul></section>
-<section class="related-content"><h2 class="section-title">{words["related"]}</h2>{teaser_html}</section>
-<section class="about-insight-crime"><h2 class="section-title">{words["about"]}</h2>{about_html}</section>
-</main></div>
-<footer id="colophon" class="site-footer"><p>© InSight Crime. All rights reserved.</p></footer>
-</body>
-</html>
-"""
+<link rel="alternate" type="application/rss+xml" title="{esc(brand)} &raquo; Feed" href="{base}/feed/" />"""
+    if brand == "InSight Crime":
+        nav = (
+            f'<li><a href="{base}/news/">News</a></li>\n<li><a href="{base}/investigations/">Investigations</a></li>'
+            f'<li><a href="{base}/about-us/">About</a></li>'
+        )
+    else:
+        roots = [c for c in spec.categories if c.parent == 0 and c.lang == post.lang]
+        nav = "".join(f'<li><a href="{base}{c.archive}">{esc(c.name)}</a></li>' for c in roots)
+    page = themes.Page(
+        brand=brand,
+        lang=post.lang,
+        post_id=post.id,
+        title=post.title,
+        url=url,
+        base=base,
+        words=words,
+        authors=[(a, f"{base}/author/{a.lower().replace(' ', '-')}/") for a in post.authors],
+        tags=[(t, f"{base}/tag/{t.lower().replace(' ', '-')}/") for t in post.tags],
+        category=(category.name, f"{base}/{category.path}/", category.slug),
+        published=iso(post.published),
+        modified=iso(post.modified),
+        published_display=display_date(post.published),
+        body_html=post.body_html(),
+        crumbs_html=" › ".join(crumbs),
+        nav_html=nav,
+        head_html=head,
+        lang_switch_html=lang_switch,
+        related=[(p.title, base + p.path, display_date(p.published)) for p in neighbours[8:11]],
+        teasers=teasers,
+        latest_html=latest_html,
+        about=about if words.get("about") else [],
+        trap_html=f'<a class="partner" href="{esc(trap_url)}">Partner site</a>' if trap_url else "",
+    )
+    return themes.render(theme, page)
 
 
 def listing_page(

@@ -18,7 +18,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from . import pages, surfaces
+from . import pages, rest, surfaces
 from .faults import FAULT_KINDS, Fault, Hit, RateLimit, apply_fault
 from .faults import send as _send
 from .site import Post, Site
@@ -55,12 +55,22 @@ class TrapServer(_Server):
 
 
 class Simulator:
-    """A running simulated site. ``base`` is its origin; ``site`` its data and ground truth."""
+    """A running simulated site. ``base`` is its origin; ``site`` its data and ground truth.
 
-    def __init__(self, site: Site, port: int = 0, trap: bool = True):
+    ``wordpress="multilingual"``: one install, Polylang-like (``lang`` parameter, ``lang``/``translations``
+    fields). ``wordpress="vanilla"``: plain WordPress, each language other than the first a separate install
+    under ``/<lang>/`` (its own REST API, feeds, archives and sitemaps).
+    """
+
+    def __init__(self, site: Site, port: int = 0, trap: bool = True, wordpress: str = "multilingual"):
         self.site = site
+        self.wordpress = wordpress
+        self.installs = rest.installs(site, wordpress)
         self.faults: list[Fault] = []
         self.api_status: int | None = None  # e.g. 403 or 503: the REST API is unavailable
+        self.users_refused = False  # /wp/v2/users/<id> answers 401 too (and embedded authors are 401 errors)
+        self.rest_total_pages: str | None = None  # replaces X-WP-TotalPages on posts responses
+        self.rest_overrides: dict[int, dict] = {}  # post id -> fields replaced in its REST JSON
         self.rate_limit: RateLimit | None = None
         self.robots_disallow: list[str] = []  # extra robots.txt rules, for tests
         self.log: list[Hit] = []
@@ -133,6 +143,21 @@ class Simulator:
     def url(self, post: Post) -> str:
         return self.base + post.path
 
+    def install(self, lang: str) -> rest.Install:
+        """The WordPress install holding ``lang``'s posts."""
+        return next(i for i in self.installs if lang in i.langs)
+
+    def rest_url(self, lang: str = "en") -> str:
+        """Root of the REST API that serves ``lang``: ``<base>/wp-json`` or (vanilla) ``<base>/es/wp-json``."""
+        return self.install(lang).url(self.base) + "/wp-json"
+
+    def _split(self, path: str) -> tuple[rest.Install, str]:
+        """The install a path belongs to and the path inside it."""
+        for inst in self.installs[1:]:
+            if path.startswith(inst.prefix + "/"):
+                return inst, path[len(inst.prefix) :]
+        return self.installs[0], path
+
     # ---- routing ------------------------------------------------------------------------------------------
     def route(self, target: str) -> tuple[int, dict, bytes]:
         split = urlsplit(target)
@@ -140,36 +165,39 @@ class Simulator:
         base, site = self.base, self.site
         if path == "/robots.txt":
             return surfaces.robots(base, self.robots_disallow)
-        if path.startswith("/wp-json/"):
+        inst, sub = self._split(path)
+        if sub.startswith("/wp-json/"):
             if self.api_status:
-                return surfaces._error("rest_forbidden", "REST API disabled.", self.api_status)
-            if path.rstrip("/") == "/wp-json/wp/v2/posts":
-                return surfaces.rest_posts(site, query, base)
-            kind = path.rstrip("/").rsplit("/", 1)[1]
-            if kind in ("categories", "tags"):
-                return surfaces.rest_terms(kind, query)
-            return surfaces._error(
-                "rest_no_route", "No route was found matching the URL and request method.", 404
+                return rest.error("rest_forbidden", "REST API disabled.", self.api_status)
+            switches = rest.Switches(self.users_refused, self.rest_total_pages, self.rest_overrides)
+            return rest.route(site, inst, sub[len("/wp-json") :], query, base, switches)
+        # Polylang serves the other languages' feeds and archives of the one install under /<lang>/.
+        lang, local = inst.lang, sub
+        head = sub.split("/")[1] if sub.count("/") > 1 else ""
+        if inst.multilingual and head in inst.langs[1:]:
+            lang, local = head, sub[len(head) + 1 :]
+        if local == "/feed/":
+            return surfaces.rss(site, base, inst, lang, None, query)
+        if local.endswith("/feed/") and (cat := surfaces.category_of(site, path[: -len("feed/")])):
+            return surfaces.rss(site, base, inst, cat[0], cat[1], query)
+        if sub == "/sitemap_index.xml":
+            return surfaces.sitemap_index(site, base, inst)
+        if match := re.fullmatch(r"/post-sitemap(\d*)\.xml", sub):
+            return surfaces.sitemap(
+                site, base, inst, int(match.group(1) or 1), self.trap_url if not inst.prefix else None
             )
-        if path in ("/feed/", "/es/feed/"):
-            return surfaces.rss(site, base, "es" if path.startswith("/es/") else "en", None, query)
-        if path.endswith("/feed/") and (cat := surfaces.category_of(path[: -len("feed/")])):
-            return surfaces.rss(site, base, cat[0], cat[1], query)
-        if path == "/sitemap_index.xml":
-            return surfaces.sitemap_index(site, base)
-        if match := re.fullmatch(r"/post-sitemap(\d*)\.xml", path):
-            return surfaces.sitemap(site, base, int(match.group(1) or 1), self.trap_url)
-        if path == "/category-sitemap.xml":
-            return surfaces.category_sitemap(base)
-        if path == "/" and query.startswith("p="):
+        if sub == "/category-sitemap.xml":
+            return surfaces.category_sitemap(site, base, inst)
+        if sub == "/" and query.startswith("p="):
             post = site.posts.get(int(query[2:]) if query[2:].isdigit() else -1)
-            if post and post.gone is None:
+            # The root answers any post id (shortlinks on pages are root-relative); /es/?p= only its own.
+            if post and post.gone is None and (not inst.prefix or post.lang in inst.langs):
                 return 301, {"Location": base + post.path}, b""
         if match := re.fullmatch(r"(.*?/)page/(\d+)/", path):
             cat_path, number = match.group(1), int(match.group(2))
         else:
             cat_path, number = path, 1
-        if cat := surfaces.category_of(cat_path):
+        if (cat := surfaces.category_of(site, cat_path)) and cat[0] in self._split(cat_path)[0].langs:
             return self._listing(cat[0], cat[1], cat_path, number)
         if match := re.fullmatch(r"/news-briefs/([^/]+)/?", path):
             post = next((p for p in site.posts.values() if p.slug == match.group(1)), None)
@@ -178,19 +206,19 @@ class Simulator:
         return self._article(path)
 
     def _listing(self, lang: str, slug: str, path: str, number: int) -> tuple[int, dict, bytes]:
-        cat = surfaces.CATEGORY_BY_SLUG[slug]
+        """A category archive: the category's posts and its descendants', newest first."""
+        wanted = self.site.descendants(slug)
         posts = [
             p
             for p in reversed(self.site.ordered)
-            if p.gone is None
-            and p.lang == lang
-            and (p.category == slug or surfaces.CATEGORY_BY_SLUG[p.category].parent == cat.id)
+            if p.gone is None and p.lang == lang and p.category in wanted
         ]
         total = max(1, -(-len(posts) // 10))
         if number > total:
-            return 404, {"Content-Type": HTML}, b"<html><body>Page not found</body></html>"
+            return surfaces.NOT_FOUND
         chunk = posts[(number - 1) * 10 : number * 10]
-        html = pages.listing_page(self.site, chunk, self.base, cat.name, number, total, path)
+        name = self.site.category(slug).name
+        html = pages.listing_page(self.site, chunk, self.base, name, number, total, path)
         return 200, {"Content-Type": HTML}, html.encode()
 
     def _article(self, path: str) -> tuple[int, dict, bytes]:
@@ -205,7 +233,7 @@ class Simulator:
             "Content-Type": HTML,
             "ETag": post.etag,
             "Last-Modified": format_datetime(post.modified, True),
-            "Link": f"<{self.base}/?p={post.id}>; rel=shortlink",
+            "Link": f"<{self.install(post.lang).url(self.base)}/?p={post.id}>; rel=shortlink",
         }
         return 200, headers, pages.article_page(self.site, post, self.base, self.trap_url).encode()
 

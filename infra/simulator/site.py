@@ -27,26 +27,109 @@ class Category:
     parent: int = 0
     path: str = ""  # permalink base, e.g. "news/brief"
 
+    @property
+    def archive(self) -> str:
+        """The category archive's path: ``/category/news/brief/``, ``/es/category/noticias/``."""
+        prefix = f"{self.lang}/"
+        if self.path.startswith(prefix):
+            return f"/{self.lang}/category/{self.path[len(prefix) :]}/"
+        return f"/category/{self.path}/"
 
-CATEGORIES = [
-    Category(2, "news", "News", "en", 0, "news"),
-    Category(3, "brief", "Brief", "en", 2, "news/brief"),
-    Category(
-        10,
-        "mexico-organized-crime-news",
-        "Mexico Organized Crime News",
-        "en",
-        0,
-        "mexico-organized-crime-news",
+
+@dataclass(frozen=True, eq=False)
+class SiteSpec:
+    """What is specific to one simulated site; everything else is WordPress.
+
+    ``scope`` names, per language, the root categories whose posts *and all descendant categories' posts* are
+    briefs. ``home`` is where a new brief goes, ``legacy`` an older home for briefs published before a year,
+    ``sub`` a child category that takes a share of the briefs (after ``legacy``), ``decoy`` where non-briefs go.
+    """
+
+    name: str
+    categories: tuple[Category, ...]
+    scope: dict[str, tuple[str, ...]]
+    languages: tuple[str, ...]
+    theme: str
+    tagline: str
+    home: dict[str, str]
+    decoy: dict[str, str]
+    legacy: dict[str, tuple[int, str]] = field(default_factory=dict)
+    sub: dict[str, tuple[str, float]] = field(default_factory=dict)
+    real_posts: bool = False  # the seed brief and the real feed items (InSight Crime only)
+    by_slug: dict[str, Category] = field(init=False, repr=False)
+    by_id: dict[int, Category] = field(init=False, repr=False)
+    briefs: dict[str, frozenset[str]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "by_slug", {c.slug: c for c in self.categories})
+        set_(self, "by_id", {c.id: c for c in self.categories})
+        set_(
+            self,
+            "briefs",
+            {lang: frozenset().union(*map(self.descendants, roots)) for lang, roots in self.scope.items()},
+        )
+
+    def descendants(self, slug: str) -> set[str]:
+        """``slug`` and every category below it (WordPress category queries include children)."""
+        found, frontier = {slug}, [self.by_slug[slug].id]
+        while frontier:
+            parent = frontier.pop()
+            for cat in self.categories:
+                if cat.parent == parent and cat.slug not in found:
+                    found.add(cat.slug)
+                    frontier.append(cat.id)
+        return found
+
+
+INSIGHT_CRIME = SiteSpec(
+    name="InSight Crime",
+    categories=(
+        Category(2, "news", "News", "en", 0, "news"),
+        Category(3, "brief", "Brief", "en", 2, "news/brief"),
+        Category(4, "analysis", "Analysis", "en", 2, "news/analysis"),
+        Category(
+            10,
+            "mexico-organized-crime-news",
+            "Mexico Organized Crime News",
+            "en",
+            0,
+            "mexico-organized-crime-news",
+        ),
+        Category(11, "investigations", "Investigations", "en", 0, "investigations"),
+        Category(20, "noticias", "Noticias", "es", 0, "es/noticias"),
+        Category(21, "noticias-del-dia", "Noticias del día", "es", 20, "es/noticias/noticias-del-dia"),
+        Category(30, "investigaciones", "Investigaciones", "es", 0, "es/investigaciones"),
     ),
-    Category(11, "investigations", "Investigations", "en", 0, "investigations"),
-    Category(20, "noticias", "Noticias", "es", 0, "es/noticias"),
-    Category(21, "noticias-del-dia", "Noticias del día", "es", 20, "es/noticias/noticias-del-dia"),
-    Category(30, "investigaciones", "Investigaciones", "es", 0, "es/investigaciones"),
-]
-CATEGORY_BY_ID = {c.id: c for c in CATEGORIES}
-CATEGORY_BY_SLUG = {c.slug: c for c in CATEGORIES}
-BRIEF_CATEGORIES = {"en": ("news", "brief"), "es": ("noticias-del-dia",)}
+    scope={"en": ("news",), "es": ("noticias-del-dia",)},
+    languages=("en", "es"),
+    theme="newspack",
+    tagline="INVESTIGATION AND ANALYSIS OF ORGANIZED CRIME",
+    home={"en": "news", "es": "noticias-del-dia"},
+    decoy={"en": "investigations", "es": "investigaciones"},
+    legacy={"en": (2023, "brief")},
+    sub={"en": ("analysis", 0.06)},
+    real_posts=True,
+)
+GENERIC_NEWS = SiteSpec(
+    name="Harbour Gazette",
+    categories=(
+        Category(40, "local", "Local News", "en", 0, "local"),
+        Category(41, "courts", "Courts", "en", 40, "local/courts"),
+        Category(42, "opinion", "Opinion", "en", 0, "opinion"),
+    ),
+    scope={"en": ("local",)},
+    languages=("en",),
+    theme="tagdiv",
+    tagline="News from the harbour and the hills",
+    home={"en": "local"},
+    decoy={"en": "opinion"},
+    sub={"en": ("courts", 0.15)},
+)
+SPECS = {"insightcrime": INSIGHT_CRIME, "generic": GENERIC_NEWS}
+# Category ids and slugs are unique across all specs, so a post's category resolves without its site.
+CATEGORY_BY_ID = {c.id: c for spec in SPECS.values() for c in spec.categories}
+CATEGORY_BY_SLUG = {c.slug: c for spec in SPECS.values() for c in spec.categories}
 
 
 @dataclass
@@ -67,6 +150,7 @@ class Post:
     translation: int | None = None
     fixed_body: str | None = None
     featured_image: str | None = None
+    spec: SiteSpec = field(default=INSIGHT_CRIME, repr=False, compare=False)
 
     @property
     def path(self) -> str:
@@ -74,7 +158,7 @@ class Post:
 
     @property
     def is_brief(self) -> bool:
-        return self.category in BRIEF_CATEGORIES[self.lang]
+        return self.category in self.spec.briefs.get(self.lang, ())
 
     @property
     def etag(self) -> str:
@@ -87,7 +171,8 @@ class Post:
             base = self.fixed_body
         else:
             rng = random.Random(self.seed)
-            see_also = (f"/news/brief/related-{self.seed % 997}/", f"Related Brief {self.seed % 997}")
+            home = CATEGORY_BY_SLUG[self.spec.legacy.get("en", (0, self.spec.home["en"]))[1]].path
+            see_also = (f"/{home}/related-{self.seed % 997}/", f"Related Brief {self.seed % 997}")
             base = "\n\n\n\n".join(content.make_body(rng, self.lang, self.title, see_also))
         edits = [content.edit_paragraph(self.lang, r) for r in range(1, self.revision + 1)]
         return "\n\n\n\n".join([base, *edits])
@@ -107,17 +192,29 @@ class Change:
 class Site:
     """All posts of the simulated site, mutable only through :meth:`advance`."""
 
-    def __init__(self, posts: int = 500, seed: int = 7, now: datetime = DEFAULT_NOW, es_share: float = 0.3):
+    def __init__(
+        self,
+        posts: int = 500,
+        seed: int = 7,
+        now: datetime = DEFAULT_NOW,
+        es_share: float = 0.3,
+        spec: SiteSpec = INSIGHT_CRIME,
+    ):
+        self.spec = spec
         self.seed = seed
         self.now = now
         self.rng = random.Random(seed)
         self.lock = threading.RLock()
         self.posts: dict[int, Post] = {}
+        self.categories = list(spec.categories)
         self.by_path: dict[str, Post] = {}
         self.changes: list[Change] = []
         self._next_id = 10_000
-        self._generate(posts, es_share)
-        self._add_real_posts()
+        self._generate(posts, es_share if "es" in spec.languages else 0.0)
+        self.seed_post: Post | None = None
+        self.real_posts: list[Post] = []
+        if spec.real_posts:
+            self._add_real_posts()
         self._reindex()
 
     # ---- construction -------------------------------------------------------------------------------------
@@ -150,12 +247,7 @@ class Site:
         self._next_id += self.rng.randint(3, 40)
         rng = random.Random(self.seed * 1_000_003 + self._next_id)
         title, tags = content.make_title(rng, lang)
-        if decoy:
-            category = "investigations" if lang == "en" else "investigaciones"
-        elif lang == "en":
-            category = "brief" if published.year < 2023 else "news"
-        else:
-            category = "noticias-del-dia"
+        category = self._category_for(lang, published, decoy)
         slug = content.slugify(title)
         if any(p.slug == slug for p in self.posts.values()):
             slug = f"{slug}-{self._next_id}"
@@ -177,9 +269,24 @@ class Site:
             category,
             tags[:2],
             seed=rng.randrange(1 << 30),
+            spec=self.spec,
         )
         self.posts[post.id] = post
         return post
+
+    def _category_for(self, lang: str, published: datetime, decoy: bool) -> str:
+        """The category an editor ticks; a draw of its own so the other posts stay as they were."""
+        spec = self.spec
+        if decoy:
+            return spec.decoy[lang]
+        year, legacy = spec.legacy.get(lang, (0, ""))
+        if published.year < year:
+            return legacy
+        if lang in spec.sub:
+            child, share = spec.sub[lang]
+            if random.Random(f"category:{self.seed}:{self._next_id}").random() < share:
+                return child
+        return spec.home[lang]
 
     def _add_real_posts(self) -> None:
         seed = content.seed_page()
@@ -273,6 +380,14 @@ class Site:
             self.changes.append(change)
             return change
 
+    # ---- categories ---------------------------------------------------------------------------------------
+    def category(self, slug: str) -> Category:
+        return self.spec.by_slug[slug]
+
+    def descendants(self, slug: str) -> set[str]:
+        """``slug`` and the slugs of every category below it."""
+        return self.spec.descendants(slug)
+
     # ---- ground truth -------------------------------------------------------------------------------------
     def live(self, lang: str | None = None, briefs_only: bool = True) -> list[Post]:
         return [
@@ -291,3 +406,7 @@ class Site:
 
     def removed(self) -> set[int]:
         return {p.id for p in self.posts.values() if p.gone is not None}
+
+    def briefs_in(self, slug: str, lang: str | None = None) -> set[int]:
+        """Ids of live posts whose own category is exactly ``slug`` (what ``categories=<its id>`` must list)."""
+        return {p.id for p in self.live(lang, briefs_only=False) if p.category == slug}

@@ -1,0 +1,179 @@
+"""``briefs`` reader commands: the archive's snapshots, articles, history and diffs, export, verify and gc.
+
+Registered on the one ``briefs`` app of ``pipelines.cli`` (which imports this module); reads go through
+``pipelines.archive``, every object verified.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from pipelines.cli import At, _archive, app, clear_errors, console, out
+
+
+@app.command()
+def snapshots() -> None:
+    """List the archive's snapshots, newest last."""
+    from pipelines.documents import DamagedObject
+
+    with clear_errors():
+        archive = _archive()
+        columns = ("articles", "new", "changed", "removed", "aliased", "superseded")
+        table = Table("snapshot", "committed (UTC)", "run", *columns)
+        seqs = archive.seqs()
+        for seq in seqs:
+            m = archive.manifest(seq)
+            table.add_row(str(seq), m.created_at, m.run_id, *(str(getattr(m.counts, c)) for c in columns))
+        out.print(table)
+        missing = sorted(set(range(1, seqs[-1] + 1)) - set(seqs))
+        if missing:
+            raise DamagedObject(
+                f"snapshots/: snapshots {missing[:10]} are missing; run `briefs verify --full`"
+            )
+
+
+@app.command()
+def snapshot(
+    at: Annotated[str | None, typer.Argument(help="Snapshot number or date (default: latest)")] = None,
+) -> None:
+    """Show one snapshot's manifest (counts, run, changes, WARC files)."""
+    with clear_errors():
+        from pipelines.documents import to_builtins
+
+        archive = _archive()
+        out.print_json(json.dumps(to_builtins(archive.manifest(archive.resolve(at)))))
+
+
+@app.command()
+def article(
+    ident: Annotated[str, typer.Argument(help="WordPress post id or any URL the article has had")],
+    at: At = None,
+    fmt: Annotated[str, typer.Option("--format", help="text, markdown or json")] = "text",
+) -> None:
+    """Print an article as it was at a snapshot (latest by default)."""
+    from pipelines.documents import to_builtins
+
+    with clear_errors():
+        archive = _archive()
+        entry = archive.entry(ident, at)
+        doc = archive.version(entry)
+        if fmt == "json":
+            urls = {"aliases": entry.aliases, "translations": entry.translations}
+            out.print_json(json.dumps(to_builtins(doc) | urls, ensure_ascii=False))
+        elif doc.status == "gone":
+            out.print(
+                f"article {ident} was removed (version {doc.version}, HTTP {doc.provenance.http_status})"
+            )
+        else:
+            meta = doc.metadata
+            out.print(
+                f"[bold]{meta.title}[/]\n{', '.join(meta.authors)} · {meta.published} · v{doc.version}"
+                f" · {doc.url}\n",
+                highlight=False,
+            )
+            typer.echo(doc.markdown if fmt == "markdown" else doc.text)
+
+
+@app.command()
+def history(ident: Annotated[str, typer.Argument(help="Post id or URL")]) -> None:
+    """Every version of an article, oldest first."""
+    with clear_errors():
+        table = Table("version", "status", "fetched", "run", "title", "fingerprint")
+        for v in _archive().history(ident):
+            table.add_row(
+                str(v.version),
+                v.status,
+                v.provenance.fetched_at or "",
+                v.provenance.run_id,
+                (v.metadata.title if v.metadata else None) or "",
+                v.fingerprint[:12],
+            )
+        out.print(table)
+
+
+@app.command()
+def diff(
+    ident: Annotated[str, typer.Argument(help="Post id or URL")],
+    old: Annotated[
+        int | None, typer.Option("--from", help="Older version (default: the previous one)")
+    ] = None,
+    new: Annotated[int | None, typer.Option("--to", help="Newer version (default: the latest)")] = None,
+) -> None:
+    """Unified diff between two versions of an article."""
+    with clear_errors():
+        text = _archive().diff(ident, old, new)
+        typer.echo(text or "(no difference)", nl=not text)
+
+
+@app.command()
+def export(
+    path: Annotated[Path, typer.Argument(help="Output file")],
+    at: At = None,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl (gzip)")] = "parquet",
+    include_gone: Annotated[bool, typer.Option(help="Include removed articles (tombstones)")] = False,
+) -> None:
+    """Export every article of a snapshot to Parquet or gzip JSONL."""
+    from pipelines.export import count, export_snapshot
+
+    with clear_errors():
+        archive = _archive()
+        seq = archive.resolve(at)
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"snapshot {seq}", total=count(archive, seq, include_gone))
+            rows = export_snapshot(archive, seq, path, fmt, include_gone, lambda n: progress.advance(task, n))
+        console.print(f"[green]exported[/] {rows} articles of snapshot {seq} to {path}")
+
+
+@app.command()
+def verify(
+    at: Annotated[
+        int | None, typer.Option("--at", help="The snapshot to check (default: the newest)")
+    ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Every snapshot, object, digest and history link")
+    ] = False,
+    show: Annotated[int, typer.Option(help="Print at most this many problems and orphans")] = 20,
+) -> None:
+    """Check the chain, every reference and every digest; exit 1 on any damage."""
+    from pipelines.verify import verify as check
+
+    with clear_errors():
+        report = check(_archive().bucket, at=at, full=full)
+    for line in report.problems[:show]:
+        console.print(f"[red]damaged:[/] {line}", highlight=False, soft_wrap=True)
+    for key in report.orphans[:show]:
+        console.print(f"orphan: {key}", highlight=False, soft_wrap=True)
+    out.print_json(json.dumps(report.summary()))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def gc(
+    apply: Annotated[bool, typer.Option("--apply", help="Delete (default: only list what would go)")] = False,
+    grace: Annotated[str, typer.Option(help="Keep anything younger than this: 7d, 12h, 30m")] = "7d",
+    show: Annotated[int, typer.Option(help="List at most this many keys")] = 20,
+) -> None:
+    """Remove objects no snapshot references (crashed commits, old staging), after a grace period."""
+    from pipelines import gc as collector
+
+    with clear_errors():
+        period = collector.parse_grace(grace)
+        bucket = _archive().bucket
+        found = collector.collect(bucket, period)
+        for candidate in found.candidates[:show]:
+            console.print(
+                f"{'deleting' if apply else 'would delete'}: {candidate.key} ({candidate.why})",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if apply:
+            for _ in collector.apply(bucket, found, period):
+                pass
+    out.print_json(json.dumps(found.summary()))
