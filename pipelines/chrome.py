@@ -214,17 +214,41 @@ def _meta_siblings(heading, rules: CleanRules) -> list:
 
 
 def strip_plugins(tree: lxml_html.HtmlElement) -> list[str]:
-    """Remove stock plugin chrome (Jetpack, author boxes, Yoast TOC, duplicate pull quotes); returns rule names."""
+    """Remove stock plugin chrome (Jetpack, author boxes, Yoast TOC, duplicate pull quotes); returns rule names.
+
+    One pass over the tree in Python: an XPath that normalises every element's class or text costs more than
+    trafilatura itself.
+    """
     fired = []
-    ids = " or ".join(f"@id={_literal(i)}" for i in PLUGIN_IDS) or "false()"
-    for box in _outermost(tree.xpath(f"//*[{_classes(PLUGIN_CLASSES)} or {ids}]")):
+    plugin_classes, pull_classes = set(PLUGIN_CLASSES), set(PULL_QUOTE_CLASSES)
+    labels = {label.lower() for label in PLUGIN_LABELS}
+    longest = max(map(len, labels), default=0)
+    boxes, owners, pulls = [], [], []
+    for element in tree.iter(tag=lxml_html.etree.Element):
+        classes = set((element.get("class") or "").split())
+        if classes & plugin_classes or element.get("id") in PLUGIN_IDS:
+            boxes.append(element)
+        if classes & pull_classes:
+            pulls.append(element)
+        text = element.text
+        if text and len(text) <= 2 * longest and " ".join(text.split()).lower() in labels:
+            owners.append(element)
+    for box in _outermost(boxes):
         if box.tag not in _CONTAINERS and len(box.text_content()) < 2 * _MAX_BOX_CHARS:
             _remove(box)
             fired.append("plugin")
-    lowered = f"translate(normalize-space(.), '{_UPPER}', '{_UPPER.lower()}')"
-    labels = " or ".join(f"{lowered}={_literal(label.lower())}" for label in PLUGIN_LABELS) or "false()"
-    for label in _outermost(tree.xpath(f"//body//*[{labels}]")):
-        if label.getparent() is None:  # already gone with an earlier box
+    found = []
+    for owner in owners:
+        if owner.getparent() is None or " ".join(owner.text_content().split()).lower() not in labels:
+            continue  # gone with a box already, or the label is only the start of a longer element
+        while (  # the outermost element whose whole text is still just the label
+            owner.getparent() is not None
+            and " ".join(owner.getparent().text_content().split()).lower() in labels
+        ):
+            owner = owner.getparent()
+        found.append(owner)
+    for label in _outermost(list(dict.fromkeys(found))):
+        if label.getparent() is None or label.xpath("ancestor::body") == []:
             continue
         box = label.getparent()
         if (
@@ -236,7 +260,7 @@ def strip_plugins(tree: lxml_html.HtmlElement) -> list[str]:
         _remove(box)
         fired.append("plugin-label")
     page_text = " ".join(tree.text_content().split())
-    for pull in _outermost(tree.xpath(f"//*[{_classes(PULL_QUOTE_CLASSES)}]")):
+    for pull in _outermost(pulls):
         quoted = " ".join(" ".join(p.text_content().split()) for p in pull.xpath(".//p") or [pull])
         if quoted and page_text.count(quoted) >= 2:  # a pull quote repeats a sentence of the body
             _remove(pull)
