@@ -66,7 +66,7 @@ class SurfacesMixin:
             self.sitemap_editions.add(edition)
             self._sitemap_urls(self.sitemap_entries, {edition})
             indexes = [("", False)]
-            strategy = self.strategies.get(edition)
+            strategy = self.strategies.get(edition) or self.state.strategies.get(edition)
             if spec.install and (strategy is None or strategy.rest_root in (spec.install, None)):
                 indexes.append((spec.install, True))  # a separate install has its own (absent otherwise)
             for root, optional in indexes:
@@ -244,7 +244,7 @@ class SurfacesMixin:
                     break
                 if lower is None or lastmod is None or lastmod >= lower:
                     self.sitemap_files.add(loc)
-                    yield self._discovery(loc, self.sitemap_page, {**meta, "optional": False})
+                    yield self._discovery(loc, self.sitemap_page, {**meta, "optional": False, "core": None})
                     if self.mode == "probe":
                         break
             return

@@ -162,3 +162,11 @@ def test_a_post_id_claimed_by_two_installs_is_never_merged(crawl):
             "both posts fetched, neither merged away"
         )
         assert sim.url(sim.site.posts[spanish]) in {r["url"] for r in claimed}
+
+
+def test_wordpress_core_sitemaps_stand_in_when_there_is_no_yoast(sim, crawl):
+    sim.sitemaps = "core"
+    first = crawl(sim, mode="reconcile")
+    assert first.ids("fetched") == {p.id for p in sim.site.live()}
+    assert sim.hits(r"^/wp-sitemap-posts-post-1\.xml$") and not sim.hits(r"taxonomies")
+    assert first.stats["surfaces"]["en"]["sitemap"]["status"] == "ok"

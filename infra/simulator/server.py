@@ -71,6 +71,7 @@ class Simulator:
         self.users_refused = False  # /wp/v2/users/<id> answers 401 too (and embedded authors are 401 errors)
         self.rest_total_pages: str | None = None  # replaces X-WP-TotalPages on posts responses
         self.rest_overrides: dict[int, dict] = {}  # post id -> fields replaced in its REST JSON
+        self.sitemaps = "yoast"  # or "core": WordPress's own wp-sitemap.xml, as on a site without Yoast
         self.rate_limit: RateLimit | None = None
         self.robots_disallow: list[str] = []  # extra robots.txt rules, for tests
         self.log: list[Hit] = []
@@ -180,9 +181,12 @@ class Simulator:
             return surfaces.rss(site, base, inst, lang, None, query)
         if local.endswith("/feed/") and (cat := surfaces.category_of(site, path[: -len("feed/")])):
             return surfaces.rss(site, base, inst, cat[0], cat[1], query)
-        if sub == "/sitemap_index.xml":
-            return surfaces.sitemap_index(site, base, inst)
-        if match := re.fullmatch(r"/post-sitemap(\d*)\.xml", sub):
+        core = self.sitemaps == "core"
+        if sub == ("/wp-sitemap.xml" if core else "/sitemap_index.xml"):
+            return surfaces.sitemap_index(site, base, inst, core)
+        if match := re.fullmatch(
+            r"/wp-sitemap-posts-post-(\d+)\.xml" if core else r"/post-sitemap(\d*)\.xml", sub
+        ):
             return surfaces.sitemap(
                 site, base, inst, int(match.group(1) or 1), self.trap_url if not inst.prefix else None
             )

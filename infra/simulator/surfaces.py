@@ -79,18 +79,22 @@ def _xml(body: str) -> tuple[int, dict, bytes]:
     return 200, {"Content-Type": "text/xml; charset=UTF-8"}, body.encode()
 
 
-def sitemap_index(site: Site, base: str, install: Install) -> tuple[int, dict, bytes]:
+def sitemap_index(site: Site, base: str, install: Install, core: bool = False) -> tuple[int, dict, bytes]:
+    """Yoast's ``sitemap_index.xml`` (post-sitemapN.xml), or WordPress core's ``wp-sitemap.xml`` (5.5+, no
+    lastmod, ``wp-sitemap-posts-post-N.xml``) on a site without Yoast."""
     posts = _sitemap_posts(site, install)
     root = install.url(base)
     entries = []
     for n in range(max(1, math.ceil(len(posts) / SITEMAP_SIZE))):
         chunk = posts[n * SITEMAP_SIZE : (n + 1) * SITEMAP_SIZE]
+        if core:
+            entries.append(f"<sitemap><loc>{root}/wp-sitemap-posts-post-{n + 1}.xml</loc></sitemap>")
+            continue
         name = "post-sitemap.xml" if n == 0 else f"post-sitemap{n + 1}.xml"
         lastmod = iso(max(p.modified for p in chunk)) if chunk else iso(site.now)
         entries.append(f"<sitemap><loc>{root}/{name}</loc><lastmod>{lastmod}</lastmod></sitemap>")
-    entries.append(
-        f"<sitemap><loc>{root}/category-sitemap.xml</loc><lastmod>{iso(site.now)}</lastmod></sitemap>"
-    )
+    category = "wp-sitemap-taxonomies-category-1.xml" if core else "category-sitemap.xml"
+    entries.append(f"<sitemap><loc>{root}/{category}</loc><lastmod>{iso(site.now)}</lastmod></sitemap>")
     return _xml(
         '<?xml version="1.0" encoding="UTF-8"?><?xml-stylesheet type="text/xsl" href="//example/main-sitemap.xsl"?>\n'
         '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
