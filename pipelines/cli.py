@@ -327,4 +327,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m pipelines.cli`: this file runs as __main__, but the reader commands register on the module
+    # `pipelines.cli`; run that one.
+    from pipelines.cli import main as package_main
+
+    sys.exit(package_main())

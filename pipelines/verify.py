@@ -20,7 +20,8 @@ from .documents import DamagedObject, IndexEntry, Manifest, Version, decode, dig
 from .storage import Bucket, StorageError
 from .verified import Snapshot, check_link, fetch, gunzip, read_index, read_manifest, read_pack, snapshot_seqs
 
-STAGING = ("runs/", "commits/", "probes/")  # working state, not archive content: gc's business, not orphans
+# Working state, not archive content: gc's business (or, for state/, the crawler's cache), never orphans.
+STAGING = ("runs/", "commits/", "probes/", "state/")
 
 
 @dataclass
