@@ -115,10 +115,12 @@ def diff(
 def export(
     path: Annotated[Path, typer.Argument(help="Output file")],
     at: At = None,
-    fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl (gzip)")] = "parquet",
+    fmt: Annotated[
+        str, typer.Option("--format", help="parquet, or jsonl (gzip if PATH ends in .gz)")
+    ] = "parquet",
     include_gone: Annotated[bool, typer.Option(help="Include removed articles (tombstones)")] = False,
 ) -> None:
-    """Export every article of a snapshot to Parquet or gzip JSONL."""
+    """Export every article of a snapshot to Parquet or JSONL."""
     from pipelines.export import count, export_snapshot
 
     with clear_errors():

@@ -1,4 +1,5 @@
-"""Export a snapshot's articles to gzip JSONL or Parquet: one row per article current at that snapshot.
+"""Export a snapshot's articles to JSONL (gzip when the name ends in ``.gz``) or Parquet: one row per article
+current at that snapshot. Parquet carries dates as UTC timestamps, so pandas, polars and DuckDB read them as such.
 
 Every row comes from a verified read; the file is written beside its destination and renamed into place only
 when complete, so a failed export never leaves a valid-looking partial file.
@@ -17,8 +18,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spiders.discovery import parse_time
+
 from .archive import Archive
 from .verified import versions_of
+
+UTC_TIME = pa.timestamp("ms", tz="UTC")  # Parquet has no seconds unit: ms is what reads back
 
 SCHEMA = pa.schema(
     [
@@ -31,8 +36,8 @@ SCHEMA = pa.schema(
         ("version", pa.int32()),
         ("title", pa.string()),
         ("authors", pa.list_(pa.string())),
-        ("published", pa.string()),
-        ("modified", pa.string()),
+        ("published", UTC_TIME),
+        ("modified", UTC_TIME),
         ("section", pa.string()),
         ("tags", pa.list_(pa.string())),
         ("countries", pa.list_(pa.string())),
@@ -98,24 +103,27 @@ def export_snapshot(
     include_gone: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Write the snapshot to `path` (``parquet`` or ``jsonl``, gzip-compressed); returns the number of rows."""
+    """Write the snapshot to `path` (``parquet``, or ``jsonl``: gzip-compressed only when the name ends in
+    ``.gz``, which is what pandas and DuckDB expect); returns the number of rows."""
     if fmt not in ("parquet", "jsonl"):
         raise ValueError(f"unknown export format {fmt!r}: parquet or jsonl")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     os.close(fd)
     try:
-        written = _write(Path(name), rows(archive, seq, include_gone, progress=progress), fmt)
+        stream = rows(archive, seq, include_gone, progress=progress)
+        written = _write(Path(name), stream, fmt, gzipped=path.name.endswith(".gz"))
         os.replace(name, path)
     finally:
         Path(name).unlink(missing_ok=True)
     return written
 
 
-def _write(path: Path, stream: Iterator[dict], fmt: str) -> int:
+def _write(path: Path, stream: Iterator[dict], fmt: str, gzipped: bool) -> int:
     written = 0
     if fmt == "jsonl":
-        with gzip.open(path, "wt", encoding="utf-8") as out:
+        opener = gzip.open if gzipped else open
+        with opener(path, "wt", encoding="utf-8") as out:
             for row in stream:
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
                 written += 1
@@ -123,7 +131,7 @@ def _write(path: Path, stream: Iterator[dict], fmt: str) -> int:
     with pq.ParquetWriter(path, SCHEMA, compression="zstd") as writer:
         batch: list[dict] = []
         for row in stream:
-            batch.append(row)
+            batch.append(row | {k: parse_time(row[k]) for k in ("published", "modified")})
             if len(batch) >= BATCH:
                 writer.write_table(pa.Table.from_pylist(batch, SCHEMA))
                 written, batch = written + len(batch), []

@@ -8,6 +8,8 @@ import json
 import logging
 
 import boto3
+import pyarrow as pa
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -104,10 +106,23 @@ def test_exports_parquet_and_jsonl(archived, archive_env, tmp_path):
     assert table.num_rows == live and {"text", "title", "authors", "url", "version"} <= set(
         table.column_names
     )
+    assert table.schema.field("published").type == pa.timestamp("ms", tz="UTC")
+    assert table.schema.field("post_id").type == pa.int64()
+    published = {
+        r["article_id"]: r["published"] for r in table.select(["article_id", "published"]).to_pylist()
+    }
+    assert all(p is not None and p.tzinfo is not None for p in published.values())
     assert cli("export", str(tmp_path / "a.jsonl.gz"), "--format", "jsonl", "--at", "1").exit_code == 0
     with gzip.open(tmp_path / "a.jsonl.gz", "rt") as handle:
         rows = [json.loads(line) for line in handle]
     assert all(r["version"] == 1 for r in rows)
+    assert cli("export", str(tmp_path / "b.jsonl"), "--format", "jsonl").exit_code == 0
+    assert (tmp_path / "b.jsonl").read_bytes()[:2] != b"\x1f\x8b", "plain JSONL unless the name says .gz"
+    plain = pa_json.read_json(tmp_path / "b.jsonl")
+    assert plain.num_rows == live
+    assert {
+        r["article_id"]: r["published"] for r in plain.select(["article_id", "published"]).to_pylist()
+    }.keys() == (published.keys())
 
 
 def test_plain_boto3_reads_the_documented_layout(archived, archive_env):
