@@ -119,17 +119,40 @@ def export(
         str, typer.Option("--format", help="parquet, or jsonl (gzip if PATH ends in .gz)")
     ] = "parquet",
     include_gone: Annotated[bool, typer.Option(help="Include removed articles (tombstones)")] = False,
+    changes_since: Annotated[
+        str | None,
+        typer.Option(help="Only the versions added after this date (or snapshot): edits, new and removed"),
+    ] = None,
 ) -> None:
-    """Export every article of a snapshot to Parquet or JSONL."""
+    """Export every article of a snapshot (or only what changed since a date) to Parquet or JSONL."""
     from pipelines.export import count, export_snapshot
 
     with clear_errors():
         archive = _archive()
         seq = archive.resolve(at)
+        if changes_since is not None:
+            after = _snapshot_before(archive, changes_since)
+            rows = export_snapshot(archive, seq, path, fmt, changes_after=after)
+            console.print(
+                f"[green]exported[/] {rows} versions added by snapshots {after + 1}..{seq} to {path}"
+            )
+            return
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"snapshot {seq}", total=count(archive, seq, include_gone))
             rows = export_snapshot(archive, seq, path, fmt, include_gone, lambda n: progress.advance(task, n))
         console.print(f"[green]exported[/] {rows} articles of snapshot {seq} to {path}")
+
+
+def _snapshot_before(archive, since: str) -> int:
+    """The last snapshot committed by `since` (0 when it is before the first): what changed after it is new."""
+    from pipelines.archive import NotFound
+
+    try:
+        return archive.resolve(since)
+    except NotFound:
+        if since.strip().isdigit():
+            raise  # a snapshot that does not exist is a mistake, not "everything"
+        return 0  # a date before the first snapshot: every version is a change since
 
 
 @app.command()

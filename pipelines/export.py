@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 from spiders.discovery import parse_time
 
 from .archive import Archive
-from .verified import versions_of
+from .documents import IndexEntry, Version, decode
+from .verified import read_pack, versions_of
 
 UTC_TIME = pa.timestamp("ms", tz="UTC")  # Parquet has no seconds unit: ms is what reads back
 
@@ -46,8 +47,11 @@ SCHEMA = pa.schema(
         ("markdown", pa.string()),
         ("fingerprint", pa.string()),
         ("version_key", pa.string()),
+        ("committed_in", pa.int64()),  # --changes-since: the snapshot that added the version (else null)
+        ("committed_at", UTC_TIME),
     ]
 )
+TIMES = ("published", "modified", "committed_at")
 BATCH = 500
 
 
@@ -63,32 +67,49 @@ def rows(
     done = 0
     with ThreadPoolExecutor(threads) as pool:
         for done, (entry, doc) in enumerate(versions_of(archive.bucket, entries, pool), 1):
-            meta = doc.metadata
-            yield {
-                "article_id": entry.article_id,
-                "post_id": entry.post_id,
-                "edition": entry.edition,
-                "url": entry.url,
-                "aliases": entry.aliases,
-                "status": entry.status,
-                "version": entry.version,
-                "title": (meta.title if meta else None) or entry.title,
-                "authors": meta.authors if meta else [],
-                "published": (meta.published if meta else None) or entry.published,
-                "modified": meta.modified if meta else None,
-                "section": meta.section if meta else None,
-                "tags": meta.tags if meta else [],
-                "countries": meta.countries if meta else [],
-                "language": meta.language if meta else None,
-                "text": doc.text,
-                "markdown": doc.markdown,
-                "fingerprint": entry.fingerprint,
-                "version_key": entry.key,
-            }
+            yield _row(doc, entry, None, None)  # reads only this snapshot's manifest: no commit times
             if progress and done % 100 == 0:
                 progress(100)
     if progress:
         progress(done % 100)
+
+
+def changes(archive: Archive, after: int, upto: int) -> Iterator[dict]:
+    """Every version added by snapshots ``after < seq <= upto``, tombstones included, oldest first: each read from
+    its commit's pack, which the (verified) manifest names by digest."""
+    for seq in (s for s in archive.seqs() if after < s <= upto):
+        manifest = archive.manifest(seq)
+        for pack in manifest.packs:
+            for number, line in enumerate(read_pack(archive.bucket, pack, f"snapshot {seq}")):
+                if line.strip():
+                    yield _row(decode(Version, line, f"{pack} line {number}"), None, seq, manifest.created_at)
+
+
+def _row(doc: Version, entry: IndexEntry | None, seq: int | None, committed_at: str | None) -> dict:
+    meta = doc.metadata
+    return {
+        "article_id": doc.article_id,
+        "post_id": doc.post_id,
+        "edition": doc.edition,
+        "url": entry.url if entry else doc.url,
+        "aliases": entry.aliases if entry else [],
+        "status": doc.status,
+        "version": doc.version,
+        "title": (meta.title if meta else None) or (entry.title if entry else None),
+        "authors": meta.authors if meta else [],
+        "published": (meta.published if meta else None) or (entry.published if entry else None),
+        "modified": meta.modified if meta else None,
+        "section": meta.section if meta else None,
+        "tags": meta.tags if meta else [],
+        "countries": meta.countries if meta else [],
+        "language": meta.language if meta else None,
+        "text": doc.text,
+        "markdown": doc.markdown,
+        "fingerprint": doc.fingerprint,
+        "version_key": entry.key if entry else None,
+        "committed_in": seq,
+        "committed_at": committed_at,
+    }
 
 
 def count(archive: Archive, seq: int, include_gone: bool = False) -> int:
@@ -102,16 +123,21 @@ def export_snapshot(
     fmt: str = "parquet",
     include_gone: bool = False,
     progress: Callable[[int], None] | None = None,
+    changes_after: int | None = None,
 ) -> int:
     """Write the snapshot to `path` (``parquet``, or ``jsonl``: gzip-compressed only when the name ends in
-    ``.gz``, which is what pandas and DuckDB expect); returns the number of rows."""
+    ``.gz``, which is what pandas and DuckDB expect); returns the number of rows. With `changes_after`, the
+    versions the snapshots after that one (up to `seq`) added instead: edits and removals, one row each."""
     if fmt not in ("parquet", "jsonl"):
         raise ValueError(f"unknown export format {fmt!r}: parquet or jsonl")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     os.close(fd)
     try:
-        stream = rows(archive, seq, include_gone, progress=progress)
+        if changes_after is None:
+            stream = rows(archive, seq, include_gone, progress=progress)
+        else:
+            stream = changes(archive, changes_after, seq)
         written = _write(Path(name), stream, fmt, gzipped=path.name.endswith(".gz"))
         os.replace(name, path)
     finally:
@@ -131,7 +157,7 @@ def _write(path: Path, stream: Iterator[dict], fmt: str, gzipped: bool) -> int:
     with pq.ParquetWriter(path, SCHEMA, compression="zstd") as writer:
         batch: list[dict] = []
         for row in stream:
-            batch.append(row | {k: parse_time(row[k]) for k in ("published", "modified")})
+            batch.append(row | {k: parse_time(row[k]) for k in TIMES})
             if len(batch) >= BATCH:
                 writer.write_table(pa.Table.from_pylist(batch, SCHEMA))
                 written, batch = written + len(batch), []

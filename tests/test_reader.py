@@ -181,3 +181,35 @@ def test_plain_boto3_reads_the_documented_layout(archived, archive_env):
     gone = next(e for e in index if e["status"] == "gone")
     tombstone = json.loads(gzip.decompress(get(f"{prefix}/{gone['key']}")))
     assert tombstone["status"] == "gone" and tombstone["text"] is None and tombstone["previous"]
+
+
+def test_export_of_what_changed_since_a_snapshot_or_date(archived, archive_env, tmp_path):
+    bucket = archive_env[3]
+    from pipelines.archive import Archive
+
+    seqs = Archive(bucket).seqs()
+    assert len(seqs) >= 2, "the fixture commits more than one snapshot"
+    added = set()
+    for seq in seqs[1:]:
+        manifest = read_manifest(bucket, seq).manifest
+        added |= set(manifest.changes.new) | set(manifest.changes.changed) | set(manifest.changes.removed)
+    assert cli("export", str(tmp_path / "c.parquet"), "--changes-since", str(seqs[0])).exit_code == 0
+    table = pq.read_table(tmp_path / "c.parquet")
+    assert {r["article_id"] for r in table.select(["article_id"]).to_pylist()} == added
+    assert set(table.column("committed_in").to_pylist()) <= set(seqs[1:])
+    assert table.schema.field("committed_at").type == pa.timestamp("ms", tz="UTC")
+    assert (
+        cli(
+            "export", str(tmp_path / "all.jsonl"), "--format", "jsonl", "--changes-since", "2000-01-01"
+        ).exit_code
+        == 0
+    )
+    everything = [json.loads(line) for line in (tmp_path / "all.jsonl").read_text().splitlines()]
+    counts = [read_manifest(bucket, s).manifest.counts for s in seqs]
+    assert len(everything) == sum(c.new + c.changed + c.removed for c in counts)
+    refused = cli("export", str(tmp_path / "x.parquet"), "--changes-since", "999")
+    assert (
+        refused.exit_code == 1
+        and "no snapshot 999" in refused.output
+        and not (tmp_path / "x.parquet").exists()
+    )
