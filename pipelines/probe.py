@@ -20,10 +20,10 @@ from protego import Protego
 from warcio.archiveiterator import ArchiveIterator
 
 from spiders.sites import SiteProfile, load_profile
+from spiders.surfaces import SURFACES
 
 from .clean import UnreadablePage, clean_page, read_response
 
-SURFACES = ("rest", "rss", "sitemap", "listing")
 STATUSES = ("ok", "warn", "fail")
 FETCHED = ("fetched", "redirected")
 

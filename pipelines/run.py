@@ -26,7 +26,7 @@ from . import layout
 from .clean import clean_run
 from .commit import CommitResult, commit_run, read_head, upload_warcs
 from .documents import CleanedRecord, decode
-from .storage import Bucket
+from .storage import Bucket, MissingObject
 from .verified import versions_of
 
 log = logging.getLogger("insight_briefs.run")
@@ -56,10 +56,11 @@ def crawl_state_from_head(bucket: Bucket) -> CrawlState:
 
 def _strategies(bucket: Bucket) -> dict[str, Strategy]:
     """The discovery cache; missing or unreadable means every edition is probed again (and says so)."""
-    if not bucket.exists(layout.discovery_key()):
+    try:
+        rows = bucket.get_json(layout.discovery_key())  # one GET: a missing cache is the first run's case
+    except MissingObject:
         return {}
     try:
-        rows = bucket.get_json(layout.discovery_key())
         return {edition: Strategy.from_dict(row) for edition, row in rows.items()}
     except (ValueError, TypeError, AttributeError) as exc:
         log.warning(

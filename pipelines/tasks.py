@@ -107,19 +107,19 @@ def commit(context: dict, crawl_stats: dict, clean_stats: dict) -> dict:
     from pipelines.documents import to_builtins
     from pipelines.run import stage_commit
 
+    settings = task_settings()  # one read: it asks Airflow for the connection and Variables
     start, end = _interval(context)
     run_info = {
         "dag_id": context["dag"].dag_id,
         "run_id": context["run_id"],
         "mode": crawl_stats.get("mode"),
-        "site": task_settings().site,  # the origin crawled: a staging mirror is not the live site
+        "site": settings.site,  # the origin crawled: a staging mirror is not the live site
         "window": [start.isoformat(), end.isoformat()],
         "params": dict(context["params"]),
         "crawl": crawl_stats,
         "clean": clean_stats,
     }
     with tempfile.TemporaryDirectory(prefix="briefs-commit-") as tmp:
-        settings = task_settings()
         result = stage_commit(
             _bucket(settings), run_name(context), Path(tmp), run_info, settings.site_profile
         )
@@ -166,6 +166,7 @@ def report(context: dict, crawl_stats: dict, clean_stats: dict, commit_stats: di
     from pipelines import layout
     from pipelines.clean import extractor
 
+    settings = task_settings()
     started = crawl_stats.get("started_at")
     summary = {
         "dag_id": context["dag"].dag_id,
@@ -174,11 +175,11 @@ def report(context: dict, crawl_stats: dict, clean_stats: dict, commit_stats: di
         "crawl": crawl_stats,
         "clean": clean_stats,
         "commit": commit_stats,
-        "extractor": extractor(task_settings().site_profile),
+        "extractor": extractor(settings.site_profile),
         "duration_s": round(time.time() - started, 1) if started else None,
         "reported_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    _bucket(task_settings()).put_json(layout.run_key(run_name(context), "report.json"), summary)
+    _bucket(settings).put_json(layout.run_key(run_name(context), "report.json"), summary)
     log.info("run summary: %s", json.dumps(summary, sort_keys=True))
     return summary
 

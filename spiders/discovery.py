@@ -101,7 +101,11 @@ class RestPage:
     users_refused: int = 0  # embedded authors the site refused to show (401): names must come from elsewhere
 
     def skip(self, reason: str) -> None:
+        """An item not used: counted as invalid, with its reason."""
         self.invalid += 1
+        self.note(reason)
+
+    def note(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
@@ -151,9 +155,7 @@ def _read_rest_item(item: object, profile: SiteProfile, edition: str, scope: set
         authors, terms, refused = _embedded(item.get("_embedded"))
     except (ValueError, TypeError, AttributeError):  # a bad embed costs the metadata, never the post
         authors, terms, refused = [], {}, 0
-        page.skipped["embedded unreadable (post kept)"] = (
-            page.skipped.get("embedded unreadable (post kept)", 0) + 1
-        )
+        page.note("embedded unreadable (post kept)")
     page.users_refused += refused
     rendered = title.get("rendered") if isinstance(title, dict) else None
     rest = {
@@ -202,11 +204,6 @@ def _embedded(embedded: object) -> tuple[list[str], dict[str, list[str]], int]:
                 taxonomy = term.get("taxonomy") if isinstance(term.get("taxonomy"), str) else "?"
                 terms.setdefault(taxonomy, []).append(html.unescape(term["name"]))
     return authors, terms, refused
-
-
-def parse_rss(body: bytes, profile: SiteProfile, edition: str) -> list[Candidate]:
-    """One feed page; an item that cannot be read is skipped (see ``read_rss``)."""
-    return read_rss(body, profile, edition)[0]
 
 
 def read_rss(body: bytes, profile: SiteProfile, edition: str) -> tuple[list[Candidate], int]:

@@ -10,7 +10,7 @@ import pytest
 from scrapy.http import HtmlResponse, Request
 
 from infra.simulator.surfaces import post_json
-from spiders.discovery import Candidate, parse_listing, parse_rss, read_rest_page
+from spiders.discovery import Candidate, parse_listing, read_rest_page, read_rss
 from spiders.page_facts import page_facts
 from spiders.records import fetch_record
 from spiders.sites import load_profile
@@ -88,7 +88,7 @@ def test_rss_bad_guid_falls_back_to_post_id_and_bad_both_leave_none():
         )
 
     body = f"<rss><channel>{item('a', HUGE, '42')}{item('b', '0', '-3')}{item('c', '5', '6')}</channel></rss>"
-    a, b, c = parse_rss(body.encode(), PROFILE, "en")
+    (a, b, c), _ = read_rss(body.encode(), PROFILE, "en")
     assert (a.post_id, a.bad_ids) == (42, {"rss guid": f'"{HUGE}"'})
     assert (b.post_id, b.bad_ids) == (None, {"rss guid": '"0"', "rss post-id": '"-3"'})
     assert (c.post_id, c.bad_ids) == (5, {})
