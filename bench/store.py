@@ -3,6 +3,7 @@
     uv run python bench/store.py --articles 5000
 
 Measures: a commit of N cleaned records; a second commit in which nothing changed (target: 0 article objects);
+a night with 7 edits (bytes written, manifest included: the index delta keeps it flat as the archive grows);
 a cold point-in-time read of one article (target < 200 ms; median of 20); exports of the N-article snapshot to
 Parquet and gzip JSONL (target < 10 s each). Records are built from simulated briefs without crawling, so the
 figures are the storage layer's own.
@@ -25,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from infra.seaweedfs import SeaweedFS, free_port_block  # noqa: E402
 from infra.simulator import Site  # noqa: E402
+from pipelines import layout  # noqa: E402
 from pipelines.archive import Archive  # noqa: E402
 from pipelines.clean import extractor, fingerprint  # noqa: E402
 from pipelines.commit import commit_run  # noqa: E402
@@ -77,6 +79,21 @@ def records(count: int) -> list[dict]:
     return rows
 
 
+def edited(rows: list[dict], count: int) -> list[dict]:
+    """`count` articles edited a day later: a typical night (a paragraph appended, a newer modified time)."""
+    changed = []
+    for row in rows[:count]:
+        text = row["text"] + "\n\nUpdate: this article was updated."
+        meta = row["metadata"] | {"modified": "2026-11-21T05:00:00+00:00"}
+        digest = fingerprint(text, meta["title"], meta["authors"], meta["published"])
+        changed.append(
+            row
+            | {"text": text, "markdown": text, "metadata": meta, "fingerprint": digest}
+            | {"fetched_at": "2026-11-21T06:00:00Z"}
+        )
+    return changed
+
+
 def timed(fn):
     started = time.perf_counter()
     result = fn()
@@ -95,8 +112,10 @@ def main() -> None:
             bucket.ensure_bucket()
             first, first_s = timed(lambda: commit_run(bucket, "bench-1", rows, {"mode": "bench"}))
             second, second_s = timed(lambda: commit_run(bucket, "bench-2", rows, {"mode": "bench"}))
+            night, night_s = timed(lambda: commit_run(bucket, "bench-3", edited(rows, 7), {"mode": "bench"}))
             ids = random.Random(1).sample([r["post_id"] for r in rows], 20)
             reads = [timed(lambda i=i: Archive(bucket).article(i, at=1))[1] for i in ids]
+            delta_reads = [timed(lambda i=i: Archive(bucket).article(i, at=3))[1] for i in ids]
             warm = Archive(bucket)
             warm.article(ids[0], at=1)
             warm_reads = [timed(lambda i=i: warm.article(i, at=1))[1] for i in ids]
@@ -108,6 +127,7 @@ def main() -> None:
             jsonl_rows, jsonl_s = timed(
                 lambda: export_snapshot(archive, 2, Path(tmp) / "a.jsonl.gz", "jsonl")
             )
+            bucket_manifest_bytes = bucket.get(layout.snapshot_key(3))
         finally:
             server.stop()
     print(
@@ -122,7 +142,12 @@ def main() -> None:
                 "unchanged_article_objects": second.versions_written,
                 "unchanged_objects": second.objects_written,
                 "unchanged_bytes": second.bytes_written,
+                "nightly7_s": round(night_s, 2),
+                "nightly7_versions": night.versions_written,
+                "nightly7_bytes": night.bytes_written + len(bucket_manifest_bytes),
+                "nightly7_index_deltas": len(night.manifest.index_deltas),
                 "read_cold_ms_median": round(statistics.median(reads) * 1000, 1),
+                "read_cold_with_delta_ms_median": round(statistics.median(delta_reads) * 1000, 1),
                 "read_warm_ms_median": round(statistics.median(warm_reads) * 1000, 1),
                 "history_ms_median": round(history_s * 1000, 1),
                 "export_parquet_s": round(parquet_s, 2),

@@ -34,6 +34,7 @@ from .documents import (
     CommitReceipt,
     DamagedObject,
     Extractor,
+    IndexEntry,
     IndexRef,
     Manifest,
     digest,
@@ -44,6 +45,12 @@ from .storage import AlreadyExists, Bucket, StorageError
 from .verified import check_link, read_index, read_manifest, snapshot_seqs
 
 log = logging.getLogger("insight_briefs.commit")
+
+# The index is a base plus deltas (docs/storage.md): compact into a new base when a snapshot would carry more
+# than this many deltas, or deltas holding more entries than this share of the base. A cold read fetches the
+# base and the deltas in parallel; a nightly run writes only the entries it changed.
+MAX_INDEX_DELTAS = 32
+DELTA_RATIO = 0.1
 
 
 class CommitConflict(StorageError):
@@ -80,7 +87,8 @@ def read_head(bucket: Bucket) -> Head:
         snapshot.sha256,
         manifest.created_at,
         dict(manifest.high_water),
-        manifest.index.key,
+        manifest.index,
+        list(manifest.index_deltas),
     )
 
 
@@ -208,13 +216,11 @@ def _write_objects(bucket: Bucket, work: Plan, hook, threads: int, head: Head) -
     for line_number, key in enumerate(keys):
         aid = work.versions[key].article_id
         work.index[aid] = msgspec.structs.replace(work.index[aid], pack=pack, pack_line=line_number)
-    rows = [work.index[k] for k in sorted(work.index, key=lambda a: (len(a), a))]
-    index_body = gzip.compress(b"".join(encode(r) + b"\n" for r in rows), mtime=0)
-    index_sha = digest(index_body)
+    base, deltas, index_file = _index_files(head, work.index)
     bodies = [(key, gzip.compress(line, mtime=0)) for key, line in zip(keys, lines, strict=True)]
     extra = [(pack, pack_body)] if pack else []
-    if layout.index_key(index_sha) != head.index_key:
-        extra.append((layout.index_key(index_sha), index_body))
+    if index_file:
+        extra.append(index_file)
 
     def put(item: tuple[str, bytes]) -> int:
         key, body = item
@@ -230,8 +236,39 @@ def _write_objects(bucket: Bucket, work: Plan, hook, threads: int, head: Head) -
         "objects": len(sizes),
         "bytes": sum(sizes),
         "pack": pack,
-        "index": IndexRef(key=layout.index_key(index_sha), sha256=index_sha, articles=len(rows)),
+        "index": base,
+        "index_deltas": deltas,
     }
+
+
+def _index_files(
+    head: Head, index: dict[str, IndexEntry]
+) -> tuple[IndexRef, list[IndexRef], tuple[str, bytes] | None]:
+    """How the new index is stored: the head's base plus one more delta of the entries this commit changed,
+    or a new whole base (compaction) once the deltas are many or large. Returns (base, deltas, file to write or
+    None when nothing changed: a quiet night writes only its manifest)."""
+    changed = [entry for aid, entry in index.items() if head.index.get(aid) != entry]
+    if not changed and head.index_base is not None:
+        return head.index_base, head.index_deltas, None
+    base = head.index_base
+    in_deltas = sum(ref.articles for ref in head.index_deltas) + len(changed)
+    if (
+        base is not None
+        and set(head.index) <= set(index)  # a delta can add and replace entries, never drop one
+        and len(head.index_deltas) < MAX_INDEX_DELTAS
+        and in_deltas <= DELTA_RATIO * base.articles
+    ):
+        body, ref = _index_body(changed)
+        return base, [*head.index_deltas, ref], (ref.key, body)
+    body, ref = _index_body(list(index.values()))
+    return ref, [], (ref.key, body)
+
+
+def _index_body(entries: list[IndexEntry]) -> tuple[bytes, IndexRef]:
+    rows = sorted(entries, key=lambda e: (len(e.article_id), e.article_id))
+    body = gzip.compress(b"".join(encode(r) + b"\n" for r in rows), mtime=0)
+    sha = digest(body)
+    return body, IndexRef(key=layout.index_key(sha), sha256=sha, articles=len(rows))
 
 
 def _manifest(
@@ -262,6 +299,7 @@ def _manifest(
         created_at=max(now, head.created_at or now),  # monotonic along the chain: `--at DATE` bisects it
         run=run_info,
         index=written["index"],
+        index_deltas=written["index_deltas"],
         counts=work.typed_counts(),
         changes=work.typed_changes(),
         high_water=marks,

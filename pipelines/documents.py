@@ -226,7 +226,9 @@ class Changes(Doc):
 
 
 class Manifest(Doc):
-    """A snapshot (``snapshots/{seq:08d}.json``): the commit point, written last and create-only."""
+    """A snapshot (``snapshots/{seq:08d}.json``): the commit point, written last and create-only. Its index is
+    ``index`` (a whole index, the base) with ``index_deltas`` applied in order: each delta holds only the entries
+    one commit changed, so a quiet night writes bytes in proportion to its changes, not to the archive."""
 
     format: Format
     site: str
@@ -244,6 +246,7 @@ class Manifest(Doc):
     warc: list[str]
     packs: list[str]
     extractor: Extractor
+    index_deltas: list[IndexRef] = []
 
 
 class CommitReceipt(Doc):

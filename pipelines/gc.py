@@ -118,7 +118,7 @@ def collect(bucket: Bucket, grace: timedelta = DEFAULT_GRACE, now: datetime | No
 
 def _why(key: str, keep: set[str], runs, manifests, now: datetime, grace: timedelta) -> str | None:
     """Why `key` may go (None: it stays)."""
-    if key in keep or layout.snapshot_seq(key) is not None:
+    if key in keep or layout.snapshot_seq(key) is not None or layout.is_derived(key):
         return None
     if key.startswith(("articles/", "packs/", "indexes/")):
         return "unreferenced (a crashed or lost commit)"

@@ -57,3 +57,25 @@ def run_key(run_id: str, name: str) -> str:
 def discovery_key() -> str:
     """How each edition's REST API answers (``spiders.editions``): a cache the crawler re-probes, not history."""
     return "state/discovery.json"
+
+
+# ---- derived products: rebuilt from the manifests, never part of a snapshot ----------------------------------
+def table_prefix(name: str) -> str:
+    """A Delta Lake table derived from the manifests (``versions``: one row per article version)."""
+    return f"tables/{name}/"
+
+
+def report_key(seq: int, suffix: str) -> str:
+    """What changed in a snapshot, as ``html`` or ``json``."""
+    return f"reports/{seq:08d}.{suffix}"
+
+
+def wacz_key(run_id: str) -> str:
+    """A run's captures packaged for replay (WACZ, with its CDXJ index), beside its WARC files."""
+    return f"warc/{run_id}/capture.wacz"
+
+
+def is_derived(key: str) -> bool:
+    """Derived products are rebuilt from the manifests: not archive content, so verify does not count them as
+    orphans and gc leaves them to their own maintenance."""
+    return key.startswith(("tables/", "reports/")) or (key.startswith("warc/") and key.endswith(".wacz"))

@@ -19,6 +19,7 @@ from .documents import (
     CleanedRecord,
     Counts,
     IndexEntry,
+    IndexRef,
     Provenance,
     Version,
     digest,
@@ -42,7 +43,8 @@ class Head:
     sha256: str | None = None
     created_at: str | None = None
     high_water: dict[str, str] = field(default_factory=dict)
-    index_key: str | None = None
+    index_base: IndexRef | None = None  # how its index is stored: the base and the deltas on top of it
+    index_deltas: list[IndexRef] = field(default_factory=list)
 
 
 @dataclass

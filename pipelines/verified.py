@@ -11,12 +11,14 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import layout
 from .documents import (
     DamagedObject,
     IndexEntry,
+    IndexRef,
     Manifest,
     Version,
     decode,
@@ -65,8 +67,9 @@ def parse_manifest(data: bytes, seq: int) -> Snapshot:
         raise DamagedObject(
             f"{key}: parent digest is {manifest.parent_sha256!r} for parent {expected_parent}"
         )
-    if manifest.index.key != layout.index_key(manifest.index.sha256):
-        raise DamagedObject(f"{key}: index key {manifest.index.key} does not match its digest")
+    for ref in (manifest.index, *manifest.index_deltas):
+        if ref.key != layout.index_key(ref.sha256):
+            raise DamagedObject(f"{key}: index key {ref.key} does not match its digest")
     return Snapshot(manifest, digest(data))
 
 
@@ -85,24 +88,41 @@ def check_link(child: Manifest, parent: Snapshot) -> None:
 
 
 def read_index(bucket: Bucket, manifest: Manifest) -> dict[str, IndexEntry]:
-    """A snapshot's index, checked against the manifest's digest and article count."""
-    key = manifest.index.key
-    data = fetch(bucket, key, layout.snapshot_key(manifest.seq))
-    if digest(data) != manifest.index.sha256:
+    """A snapshot's index: its base with its deltas applied in order, each file checked against the digest and
+    line count the manifest recorded, and the result against the manifest's article count."""
+    refs = [manifest.index, *manifest.index_deltas]
+    where = layout.snapshot_key(manifest.seq)
+    if len(refs) == 1:
+        parts = [_index_file(bucket, refs[0], where)]
+    else:  # one round trip's latency, not one per delta
+        with ThreadPoolExecutor(min(8, len(refs))) as pool:
+            parts = list(pool.map(lambda ref: _index_file(bucket, ref, where), refs))
+    entries = parts[0]
+    for delta in parts[1:]:
+        entries.update(delta)
+    if len(entries) != manifest.counts.articles:
         raise DamagedObject(
-            f"{key}: digest {digest(data)[:12]}… is not the {manifest.index.sha256[:12]}… that snapshot "
-            f"{manifest.seq} recorded"
+            f"{manifest.index.key}: {len(entries)} articles with {len(refs) - 1} deltas applied, snapshot "
+            f"{manifest.seq} recorded {manifest.counts.articles}"
+        )
+    return entries
+
+
+def _index_file(bucket: Bucket, ref: IndexRef, referrer: str) -> dict[str, IndexEntry]:
+    """One index file (a base or a delta), against its recorded digest and line count."""
+    data = fetch(bucket, ref.key, referrer)
+    if digest(data) != ref.sha256:
+        raise DamagedObject(
+            f"{ref.key}: digest {digest(data)[:12]}… is not the {ref.sha256[:12]}… that {referrer} recorded"
         )
     entries: dict[str, IndexEntry] = {}
-    for number, line in enumerate(gunzip(data, key).splitlines(), 1):
-        entry = decode(IndexEntry, line, f"{key} line {number}")
+    for number, line in enumerate(gunzip(data, ref.key).splitlines(), 1):
+        entry = decode(IndexEntry, line, f"{ref.key} line {number}")
         if entry.article_id in entries:
-            raise DamagedObject(f"{key} line {number}: article {entry.article_id} listed twice")
+            raise DamagedObject(f"{ref.key} line {number}: article {entry.article_id} listed twice")
         entries[entry.article_id] = entry
-    if len(entries) != manifest.index.articles:
-        raise DamagedObject(
-            f"{key}: {len(entries)} articles, snapshot {manifest.seq} recorded {manifest.index.articles}"
-        )
+    if len(entries) != ref.articles:
+        raise DamagedObject(f"{ref.key}: {len(entries)} articles, {referrer} recorded {ref.articles}")
     return entries
 
 

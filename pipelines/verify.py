@@ -233,20 +233,21 @@ def references(
     refs = References()
     refs.manifests = {seq: snap.manifest for seq, snap in checker.manifests(seqs, everything=True).items()}
     for manifest in refs.manifests.values():
-        refs.indexes.add(manifest.index.key)
+        refs.indexes.update(ref.key for ref in (manifest.index, *manifest.index_deltas))
         refs.packs.update(manifest.packs)
         refs.warc.update(manifest.warc)
     for pack in sorted(refs.packs):
         checker.pack(pack, refs)
     checker.version_objects(refs, sorted(refs.versions))
-    seen_indexes: set[str] = set()
+    seen_indexes: set[tuple[str, ...]] = set()
     for manifest in refs.manifests.values():
-        if manifest.index.key in seen_indexes:
+        stored_as = tuple(ref.key for ref in (manifest.index, *manifest.index_deltas))
+        if stored_as in seen_indexes:
             continue
-        seen_indexes.add(manifest.index.key)
+        seen_indexes.add(stored_as)
         index = checker.attempt(read_index, bucket, manifest)
         if index is not None:
-            checker.entries(index, refs, manifest.index.key)
+            checker.entries(index, refs, stored_as[-1])
     _history(refs, report)
     cited = {v.provenance.warc for _, v in refs.versions.values() if v.provenance.warc}
     listed = {o["key"] for o in bucket.list("warc/")}
@@ -260,6 +261,7 @@ def references(
         if (
             key not in keep
             and not key.startswith(STAGING)
+            and not layout.is_derived(key)
             and not re.fullmatch(r"snapshots/\d{8}\.json", key)
         ):
             report.orphaned += 1
