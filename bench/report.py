@@ -102,6 +102,7 @@ def render(r: dict) -> str:
         ),
         *integrity_rows(r.get("integrity")),
         *probe_rows(r.get("probe")),
+        *derived_rows(r.get("derived")),
     ]
     table = "\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)
     scaling = "\n".join(
@@ -138,6 +139,53 @@ largest single process, "process tree" adds the crawler's Scrapy child or the cl
 cold (a new reader: listing, manifest, index, version). The benchmark is not part of CI: CI asserts behaviour,
 this page records speed.{integrity_note(r.get("integrity"))}
 """
+
+
+def derived_rows(d: dict | None) -> list[tuple[str, str, str, str]]:
+    """The index delta, the Delta table and the WACZ (absent from results of runs before they existed)."""
+    if not d:
+        return []
+    small, large, delta, wacz = d["store"]["5000"], d["store"]["20000"], d["delta"], d["wacz"]
+    ratio = large["nightly7_bytes"] / small["nightly7_bytes"]
+    return [
+        (
+            "Night with 7 edits: bytes written, 5,000 vs 20,000 articles (versions, index delta, manifest)",
+            f"{small['nightly7_bytes']:,} vs {large['nightly7_bytes']:,} B (× {ratio:.2f})",
+            "≤ 1.2×",
+            verdict(ratio <= 1.2),
+        ),
+        (
+            "Night with no change, 20,000 articles: bytes besides the manifest",
+            f"{large['quiet_bytes_besides_manifest']} (manifest {large['quiet_manifest_bytes']:,} B)",
+            "0",
+            verdict(large["quiet_bytes_besides_manifest"] == 0),
+        ),
+        (
+            "Cold point-in-time read, 20,000 articles (plain / with an index delta)",
+            f"{large['read_cold_ms_median']} / {large['read_cold_with_delta_ms_median']} ms (median of 20)",
+            "< 200 ms",
+            verdict(max(large["read_cold_ms_median"], large["read_cold_with_delta_ms_median"]) < 200),
+        ),
+        (
+            f"Publish to Delta: a night of {delta['nightly_changes']} changes / the first 5,000 rows",
+            f"{delta['publish_nightly_s']} s / {delta['publish_first_s']} s",
+            "",
+            "",
+        ),
+        (
+            "Snapshot of 5,000 into pandas: from Delta vs `briefs export` Parquet + read",
+            f"{delta['read_snapshot_delta_pandas_s']} s vs {delta['read_snapshot_export_parquet_s']} s "
+            f"(same rows: {delta['same_rows']})",
+            "",
+            "",
+        ),
+        (
+            f"WACZ of a run ({wacz['pages']} pages): build time / crawl time",
+            f"{wacz['wacz_s']} s / {wacz['crawl_s']} s = {wacz['wacz_over_crawl']}",
+            "",
+            "",
+        ),
+    ]
 
 
 def probe_rows(p: dict | None) -> list[tuple[str, str, str, str]]:

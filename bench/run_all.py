@@ -316,6 +316,22 @@ def probe() -> dict:
     return runs
 
 
+def derived() -> dict:
+    """The read interfaces' figures: a 7-edit night's bytes and cold reads at 5,000 and 20,000 articles
+    (bench/store.py), publishing to Delta and reading it back vs `briefs export` (bench/delta.py), and the WACZ
+    build against the crawl it packages (bench/wacz.py)."""
+
+    def run(*command: str) -> dict:
+        out = subprocess.run([sys.executable, *command], cwd=ROOT, check=True, capture_output=True, text=True)
+        return json.loads(out.stdout)
+
+    return {
+        "store": {str(n): run("bench/store.py", "--articles", str(n)) for n in (5000, 20000)},
+        "delta": run("bench/delta.py"),
+        "wacz": run("bench/wacz.py", "--posts", "1000"),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=3)
@@ -329,6 +345,7 @@ def main() -> None:
     results["clean_overhead"] = clean_ratio(args.reps)
     results["integrity"] = integrity(args.reps)
     results["probe"] = probe()
+    results["derived"] = derived()
     results["machine"] = {
         "cpus": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30),

@@ -19,6 +19,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,36 +102,41 @@ def timed(fn):
     return result, time.perf_counter() - started
 
 
+@contextmanager
+def bench_bucket() -> Iterator[tuple[Bucket, Path]]:
+    """A bucket on a SeaweedFS of its own (127.0.0.1, credentials enforced), and a scratch directory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = SeaweedFS(tmp / "weed", s3_port=free_port_block() + 3).start()
+        try:
+            bucket = Bucket(Settings.from_env(server.env("bench"), local_stack=False).storage)
+            bucket.ensure_bucket()
+            yield bucket, Path(tmp)
+        finally:
+            server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--articles", type=int, default=5000)
     args = parser.parse_args()
     rows = records(args.articles)
-    with tempfile.TemporaryDirectory() as tmp:
-        server = SeaweedFS(Path(tmp) / "weed", s3_port=free_port_block() + 3).start()
-        try:
-            bucket = Bucket(Settings.from_env(server.env("bench"), local_stack=False).storage)
-            bucket.ensure_bucket()
-            first, first_s = timed(lambda: commit_run(bucket, "bench-1", rows, {"mode": "bench"}))
-            second, second_s = timed(lambda: commit_run(bucket, "bench-2", rows, {"mode": "bench"}))
-            night, night_s = timed(lambda: commit_run(bucket, "bench-3", edited(rows, 7), {"mode": "bench"}))
-            ids = random.Random(1).sample([r["post_id"] for r in rows], 20)
-            reads = [timed(lambda i=i: Archive(bucket).article(i, at=1))[1] for i in ids]
-            delta_reads = [timed(lambda i=i: Archive(bucket).article(i, at=3))[1] for i in ids]
-            warm = Archive(bucket)
-            warm.article(ids[0], at=1)
-            warm_reads = [timed(lambda i=i: warm.article(i, at=1))[1] for i in ids]
-            history_s = statistics.median(timed(lambda i=i: Archive(bucket).history(i))[1] for i in ids[:5])
-            archive = Archive(bucket)
-            parquet_rows, parquet_s = timed(
-                lambda: export_snapshot(archive, 2, Path(tmp) / "a.parquet", "parquet")
-            )
-            jsonl_rows, jsonl_s = timed(
-                lambda: export_snapshot(archive, 2, Path(tmp) / "a.jsonl.gz", "jsonl")
-            )
-            bucket_manifest_bytes = bucket.get(layout.snapshot_key(3))
-        finally:
-            server.stop()
+    with bench_bucket() as (bucket, tmp):
+        first, first_s = timed(lambda: commit_run(bucket, "bench-1", rows, {"mode": "bench"}))
+        second, second_s = timed(lambda: commit_run(bucket, "bench-2", rows, {"mode": "bench"}))
+        night, night_s = timed(lambda: commit_run(bucket, "bench-3", edited(rows, 7), {"mode": "bench"}))
+        quiet = commit_run(bucket, "bench-4", [], {"mode": "bench"})  # a night that saw nothing
+        ids = random.Random(1).sample([r["post_id"] for r in rows], 20)
+        reads = [timed(lambda i=i: Archive(bucket).article(i, at=1))[1] for i in ids]
+        delta_reads = [timed(lambda i=i: Archive(bucket).article(i, at=3))[1] for i in ids]
+        warm = Archive(bucket)
+        warm.article(ids[0], at=1)
+        warm_reads = [timed(lambda i=i: warm.article(i, at=1))[1] for i in ids]
+        history_s = statistics.median(timed(lambda i=i: Archive(bucket).history(i))[1] for i in ids[:5])
+        archive = Archive(bucket)
+        parquet_rows, parquet_s = timed(lambda: export_snapshot(archive, 2, tmp / "a.parquet", "parquet"))
+        jsonl_rows, jsonl_s = timed(lambda: export_snapshot(archive, 2, tmp / "a.jsonl.gz", "jsonl"))
+        bucket_manifest_bytes = bucket.get(layout.snapshot_key(3))
+        quiet_manifest_bytes = bucket.get(layout.snapshot_key(4))
     print(
         json.dumps(
             {
@@ -146,6 +153,8 @@ def main() -> None:
                 "nightly7_versions": night.versions_written,
                 "nightly7_bytes": night.bytes_written + len(bucket_manifest_bytes),
                 "nightly7_index_deltas": len(night.manifest.index_deltas),
+                "quiet_bytes_besides_manifest": quiet.bytes_written,
+                "quiet_manifest_bytes": len(quiet_manifest_bytes),
                 "read_cold_ms_median": round(statistics.median(reads) * 1000, 1),
                 "read_cold_with_delta_ms_median": round(statistics.median(delta_reads) * 1000, 1),
                 "read_warm_ms_median": round(statistics.median(warm_reads) * 1000, 1),

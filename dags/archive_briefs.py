@@ -1,6 +1,9 @@
 """The site's briefs (InSight Crime by default): the nightly archiving DAG and the weekly reconciliation DAG.
 
 Wiring only: what each task does is in ``pipelines.tasks``. Nothing heavy is imported at parse time.
+crawl -> clean -> commit -> verify -> report, and from the commit the derived products: the versions table
+(Delta Lake), the change report, the WACZ of the run's captures. The commit announces each snapshot on the
+``insight_briefs_snapshots`` Asset alias; the table publish on ``insight_briefs_versions``.
 Backfills: Trigger -> Backfill in the UI, ``POST /api/v2/backfills`` or ``airflow backfill create``; each logical
 date archives the briefs published or modified in that day's data interval.
 """
@@ -13,6 +16,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from pipelines import tasks
+from pipelines.assets import SNAPSHOTS, VERSIONS
 from pipelines.settings import profile_from_env
 
 PROFILE = profile_from_env()  # which site: BRIEFS_PROFILE (default insightcrime); its editions fill the form
@@ -94,7 +98,7 @@ def build(dag_id: str, cron: str, reconcile: bool, description: str):
         def clean(crawl_stats: dict) -> dict:
             return tasks.clean(get_current_context())
 
-        @task(execution_timeout=timedelta(hours=1), pool=COMMIT_POOL)
+        @task(execution_timeout=timedelta(hours=1), pool=COMMIT_POOL, outlets=[SNAPSHOTS])
         def commit(crawl_stats: dict, clean_stats: dict) -> dict:
             return tasks.commit(get_current_context(), crawl_stats, clean_stats)
 
@@ -106,10 +110,26 @@ def build(dag_id: str, cron: str, reconcile: bool, description: str):
         def report(crawl_stats: dict, clean_stats: dict, commit_stats: dict, verdict: dict) -> dict:
             return tasks.report(get_current_context(), crawl_stats, clean_stats, commit_stats)
 
+        @task(execution_timeout=timedelta(minutes=30), outlets=[VERSIONS])
+        def publish_table(commit_stats: dict) -> dict:
+            return tasks.publish_table(get_current_context(), commit_stats)
+
+        @task(execution_timeout=timedelta(minutes=30))
+        def report_changes(commit_stats: dict) -> dict:
+            return tasks.report_changes(get_current_context(), commit_stats)
+
+        @task(execution_timeout=timedelta(minutes=30))
+        def package_captures(commit_stats: dict) -> dict:
+            return tasks.package_captures(get_current_context(), commit_stats)
+
         crawled = crawl()
         cleaned = clean(crawled)
         committed = commit(crawled, cleaned)
         report(crawled, cleaned, committed, verify(crawled, cleaned, committed))
+        # Derived from the snapshot, each on its own: a failure retries alone and never blocks or alters it.
+        publish_table(committed)
+        report_changes(committed)
+        package_captures(committed)
 
     return archive()
 

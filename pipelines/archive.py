@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -133,10 +134,10 @@ class Archive:
             raise NotFound(f"no snapshot existed on {when.isoformat()} (the first is from {first})")
         return seqs[low - 1]
 
-    def _load_index(self, seq: int) -> dict[str, IndexEntry]:
+    def _load_index(self, seq: int) -> Mapping[str, IndexEntry]:
         return read_index(self.bucket, self.manifest(seq))
 
-    def index(self, at: int | str | datetime | None = None) -> dict[str, IndexEntry]:
+    def index(self, at: int | str | datetime | None = None) -> Mapping[str, IndexEntry]:
         return self._index(self.resolve(at))
 
     # ---- articles -----------------------------------------------------------------------------------------

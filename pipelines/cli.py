@@ -319,7 +319,7 @@ def probe(
 
 
 # The archive's reader commands (snapshots, article, history, diff, export, verify, gc) live beside this module.
-from pipelines import cli_archive  # noqa: E402, F401 - registers its commands on `app`
+from pipelines import cli_archive, cli_changes, cli_publish, cli_replay  # noqa: E402, F401 - register their commands on `app`
 
 
 def main() -> None:

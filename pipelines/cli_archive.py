@@ -174,9 +174,31 @@ def verify(
         console.print(f"[red]damaged:[/] {line}", highlight=False, soft_wrap=True)
     for key in report.orphans[:show]:
         console.print(f"orphan: {key}", highlight=False, soft_wrap=True)
-    out.print_json(json.dumps(report.summary()))
+    out.print_json(json.dumps(report.summary() | _table_lag(_archive().bucket)))
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _table_lag(bucket) -> dict:
+    """Snapshots the versions table lacks (a failed or pending publish): reported, never damage to the archive,
+    so it never changes verify's exit code. ``table_lags`` is None without a table, or when it cannot be read."""
+    from pipelines.delta import TableError, VersionsTable, lag
+
+    try:
+        if VersionsTable(bucket).load() is None:
+            return {"table_lags": None}
+        missing = lag(bucket)
+    except TableError as exc:
+        console.print(f"[yellow]table:[/] {exc}", highlight=False, soft_wrap=True)
+        return {"table_lags": None, "table_error": str(exc)}
+    if missing:
+        console.print(
+            f"lagging: the versions table lacks snapshots {missing[0]}..{missing[-1]} ({len(missing)}); "
+            "`briefs publish` appends them",
+            highlight=False,
+            soft_wrap=True,
+        )
+    return {"table_lags": len(missing)}
 
 
 @app.command()

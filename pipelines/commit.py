@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import gzip
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -65,6 +66,8 @@ class CommitResult:
     versions_written: int = 0
     objects_written: int = 0
     bytes_written: int = 0
+    # created; found: this input was already committed (a retry); unchanged: a reprocessed run changed nothing
+    outcome: Literal["created", "found", "unchanged"] = "created"
 
 
 def read_head(bucket: Bucket) -> Head:
@@ -87,7 +90,7 @@ def read_head(bucket: Bucket) -> Head:
         snapshot.sha256,
         manifest.created_at,
         dict(manifest.high_water),
-        manifest.index,
+        manifest.index_base,
         list(manifest.index_deltas),
     )
 
@@ -157,13 +160,13 @@ def commit_run(
         for manifest in earlier:
             if manifest.input_sha256 == wanted:
                 log.info("run %s already committed this input as snapshot %s", run_id, manifest.seq)
-                return CommitResult(manifest.seq, manifest, created=False)
+                return CommitResult(manifest.seq, manifest, created=False, outcome="found")
         work = plan(head, typed, run_id, profile.name)
         if earlier and not work.changes_anything:
             log.info(
                 "run %s reprocessed: nothing differs from snapshot %s; no new snapshot", run_id, head.seq
             )
-            return CommitResult(earlier[-1].seq, earlier[-1], created=False)
+            return CommitResult(earlier[-1].seq, earlier[-1], created=False, outcome="unchanged")
         written = _write_objects(bucket, work, hook, threads, head)
         manifest = _manifest(head, run_id, wanted, run_info, work, written, warc_keys, high_water, profile)
         receipt = CommitReceipt(format=FORMAT, run_id=run_id, input_sha256=wanted, seq=manifest.seq)
@@ -181,7 +184,12 @@ def commit_run(
             continue
         log.info("committed snapshot %s: %s", manifest.seq, msgspec.to_builtins(manifest.counts))
         return CommitResult(
-            manifest.seq, manifest, True, written["versions"], written["objects"] + 2, written["bytes"]
+            manifest.seq,
+            manifest,
+            created=True,
+            versions_written=written["versions"],
+            objects_written=written["objects"] + 2,
+            bytes_written=written["bytes"],
         )
     raise CommitConflict(
         f"gave up after {max_attempts} attempts: other commits kept taking the next snapshot"
@@ -236,13 +244,13 @@ def _write_objects(bucket: Bucket, work: Plan, hook, threads: int, head: Head) -
         "objects": len(sizes),
         "bytes": sum(sizes),
         "pack": pack,
-        "index": base,
+        "index_base": base,
         "index_deltas": deltas,
     }
 
 
 def _index_files(
-    head: Head, index: dict[str, IndexEntry]
+    head: Head, index: Mapping[str, IndexEntry]
 ) -> tuple[IndexRef, list[IndexRef], tuple[str, bytes] | None]:
     """How the new index is stored: the head's base plus one more delta of the entries this commit changed,
     or a new whole base (compaction) once the deltas are many or large. Returns (base, deltas, file to write or
@@ -298,7 +306,7 @@ def _manifest(
         input_sha256=input_sha,
         created_at=max(now, head.created_at or now),  # monotonic along the chain: `--at DATE` bisects it
         run=run_info,
-        index=written["index"],
+        index_base=written["index_base"],
         index_deltas=written["index_deltas"],
         counts=work.typed_counts(),
         changes=work.typed_changes(),

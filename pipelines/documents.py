@@ -17,8 +17,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
-FORMAT = "insight-briefs/2"
-Format = Literal["insight-briefs/2"]
+FORMAT = "insight-briefs/3"  # 3: the index is a base plus deltas (`index_base`, `index_deltas`)
+Format = Literal["insight-briefs/3"]
 PostId = Annotated[int, msgspec.Meta(gt=0, le=2**63 - 1)]
 Sha256 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
 Count = Annotated[int, msgspec.Meta(ge=0)]
@@ -29,8 +29,10 @@ class DamagedObject(ValueError):
     """An object is missing, truncated, malformed or not what its referrer recorded; the message names the key."""
 
 
-class Doc(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base of every document: strict on read, deterministic on write."""
+class Doc(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, gc=False):
+    """Base of every document: strict on read, deterministic on write. Untracked by the garbage collector
+    (documents hold only strings, numbers, lists and dicts: no cycles), so that holding a 20,000-entry index
+    does not make every collection walk it: that halves the time to read one."""
 
 
 # ---- the stages' records (run-scoped staging) ---------------------------------------------------------------
@@ -227,7 +229,7 @@ class Changes(Doc):
 
 class Manifest(Doc):
     """A snapshot (``snapshots/{seq:08d}.json``): the commit point, written last and create-only. Its index is
-    ``index`` (a whole index, the base) with ``index_deltas`` applied in order: each delta holds only the entries
+    ``index_base`` (a whole index) with ``index_deltas`` applied in order: each delta holds only the entries
     one commit changed, so a quiet night writes bytes in proportion to its changes, not to the archive."""
 
     format: Format
@@ -239,7 +241,7 @@ class Manifest(Doc):
     input_sha256: Sha256
     created_at: str
     run: dict[str, Any]
-    index: IndexRef
+    index_base: IndexRef
     counts: Counts
     changes: Changes
     high_water: dict[str, str]

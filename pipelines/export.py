@@ -67,7 +67,7 @@ def rows(
     done = 0
     with ThreadPoolExecutor(threads) as pool:
         for done, (entry, doc) in enumerate(versions_of(archive.bucket, entries, pool), 1):
-            yield _row(doc, entry, None, None)  # reads only this snapshot's manifest: no commit times
+            yield flat_row(doc, entry, None, None)  # reads only this snapshot's manifest: no commit times
             if progress and done % 100 == 0:
                 progress(100)
     if progress:
@@ -82,10 +82,12 @@ def changes(archive: Archive, after: int, upto: int) -> Iterator[dict]:
         for pack in manifest.packs:
             for number, line in enumerate(read_pack(archive.bucket, pack, f"snapshot {seq}")):
                 if line.strip():
-                    yield _row(decode(Version, line, f"{pack} line {number}"), None, seq, manifest.created_at)
+                    yield flat_row(
+                        decode(Version, line, f"{pack} line {number}"), None, seq, manifest.created_at
+                    )
 
 
-def _row(doc: Version, entry: IndexEntry | None, seq: int | None, committed_at: str | None) -> dict:
+def flat_row(doc: Version, entry: IndexEntry | None, seq: int | None, committed_at: str | None) -> dict:
     meta = doc.metadata
     return {
         "article_id": doc.article_id,

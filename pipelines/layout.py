@@ -78,4 +78,7 @@ def wacz_key(run_id: str) -> str:
 def is_derived(key: str) -> bool:
     """Derived products are rebuilt from the manifests: not archive content, so verify does not count them as
     orphans and gc leaves them to their own maintenance."""
-    return key.startswith(("tables/", "reports/")) or (key.startswith("warc/") and key.endswith(".wacz"))
+    return _DERIVED.fullmatch(key) is not None
+
+
+_DERIVED = re.compile(r"tables/[a-z0-9_-]+/.+|reports/[0-9]{8}\.(html|json)|warc/.+/capture\.wacz")

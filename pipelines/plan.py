@@ -9,7 +9,7 @@ version that was current when it planned (``reextract_of``) and is superseded as
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from . import layout
@@ -39,7 +39,7 @@ class Head:
     """The snapshot a commit builds on (seq 0: the empty archive)."""
 
     seq: int
-    index: dict[str, IndexEntry]
+    index: Mapping[str, IndexEntry]  # a verified index reads its entries on first use
     sha256: str | None = None
     created_at: str | None = None
     high_water: dict[str, str] = field(default_factory=dict)

@@ -104,6 +104,8 @@ def clean(context: dict) -> dict:
 
 
 def commit(context: dict, crawl_stats: dict, clean_stats: dict) -> dict:
+    """Commit the run's snapshot and announce it on the snapshot log Asset (recorded when the task succeeds)."""
+    from pipelines import assets
     from pipelines.documents import to_builtins
     from pipelines.run import stage_commit
 
@@ -123,13 +125,68 @@ def commit(context: dict, crawl_stats: dict, clean_stats: dict) -> dict:
         result = stage_commit(
             _bucket(settings), run_name(context), Path(tmp), run_info, settings.site_profile
         )
-    return {
+    stats = {
         "snapshot": result.seq,
         "created": result.created,
+        "outcome": result.outcome,
         "counts": to_builtins(result.manifest.counts),
         "versions_written": result.versions_written,
         "bytes_written": result.bytes_written,
     }
+    retry = getattr(context.get("task_instance"), "try_number", 1) > 1
+    if result.outcome == "created" or (result.outcome == "found" and retry):  # a failed try's commit, found
+        location = f"s3://{settings.storage.bucket}/{settings.storage.prefix}"
+        assets.emit(context, assets.SNAPSHOTS, location, assets.snapshot_extra(stats, location))
+    return stats
+
+
+# ---- derived products: each its own task, after the commit; a failure retries alone and never alters a snapshot
+def publish_table(context: dict, commit_stats: dict) -> dict:
+    """Append the snapshots the versions table lacks (up to this run's), one Delta commit each."""
+    from pipelines import assets
+    from pipelines.delta import publish
+
+    settings = task_settings()
+    published = publish(_bucket(settings), upto=commit_stats["snapshot"])
+    summary = {"uri": published.uri, "snapshots": published.snapshots, "rows": published.rows}
+    if published.snapshots:
+        location = f"s3://{settings.storage.bucket}/{settings.storage.prefix}"
+        extra = {**summary, "table_version": published.table_version, "upto": published.upto}
+        assets.emit(context, assets.VERSIONS, location, extra)
+    return summary
+
+
+def report_changes(context: dict, commit_stats: dict) -> dict:
+    """``reports/{seq}.html`` and ``.json``: what changed in this run's snapshot, word by word."""
+    from pipelines.changes import publish_report
+
+    return publish_report(_bucket(task_settings()), commit_stats["snapshot"])
+
+
+def package_captures(context: dict, commit_stats: dict) -> dict:
+    """The run's WARC files as a WACZ (CDXJ index, pages, digests) beside them, for replay."""
+    from pipelines.replay import package_run
+
+    with tempfile.TemporaryDirectory(prefix="briefs-wacz-") as tmp:
+        key = package_run(_bucket(task_settings()), commit_stats["snapshot"], work_dir=Path(tmp))
+    return {"wacz": key}
+
+
+def snapshot_events(context: dict) -> list[dict]:
+    """The snapshot events that triggered this run (a run started by hand: none), one summary line each."""
+    extras = [
+        dict(event.extra or {})
+        for events in (context.get("triggering_asset_events") or {}).values()
+        for event in events
+        if "seq" in (event.extra or {})
+    ]
+    for extra in extras:
+        log.info(
+            "snapshot %s at %s: %s", extra.get("seq"), extra.get("location"), json.dumps(extra.get("changes"))
+        )
+    if not extras:
+        log.info("started by hand: no snapshot event triggered this run")
+    return extras
 
 
 def verify(context: dict, crawl_stats: dict, clean_stats: dict, commit_stats: dict) -> dict:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+import msgspec
 
 from . import layout
 from .documents import (
@@ -67,7 +69,7 @@ def parse_manifest(data: bytes, seq: int) -> Snapshot:
         raise DamagedObject(
             f"{key}: parent digest is {manifest.parent_sha256!r} for parent {expected_parent}"
         )
-    for ref in (manifest.index, *manifest.index_deltas):
+    for ref in (manifest.index_base, *manifest.index_deltas):
         if ref.key != layout.index_key(ref.sha256):
             raise DamagedObject(f"{key}: index key {ref.key} does not match its digest")
     return Snapshot(manifest, digest(data))
@@ -87,43 +89,83 @@ def check_link(child: Manifest, parent: Snapshot) -> None:
         )
 
 
-def read_index(bucket: Bucket, manifest: Manifest) -> dict[str, IndexEntry]:
+class Index(Mapping[str, IndexEntry]):
+    """A snapshot's index, by article id. Its files were checked whole (digest, line count, one line per id);
+    each entry is validated when first read, so a point read of a 20,000-article archive decodes one entry,
+    not all of them."""
+
+    def __init__(self, lines: dict[str, tuple[bytes, str]]):
+        self._lines = lines  # article id -> (its line, where the line is, for errors)
+        self._entries: dict[str, IndexEntry] = {}
+
+    def __getitem__(self, article_id: str) -> IndexEntry:
+        entry = self._entries.get(article_id)
+        if entry is None:
+            line, where = self._lines[article_id]
+            entry = decode(IndexEntry, line, where)
+            if entry.article_id != article_id:  # the scan and the full decode disagree: not canonical JSON
+                raise DamagedObject(f"{where}: entry of article {entry.article_id} read as {article_id}")
+            self._entries[article_id] = entry
+        return entry
+
+    def __contains__(self, article_id: object) -> bool:
+        return article_id in self._lines
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lines)
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+
+class _ArticleId(msgspec.Struct):
+    article_id: str
+
+
+_ids = msgspec.json.Decoder(_ArticleId)
+
+
+def read_index(bucket: Bucket, manifest: Manifest) -> Index:
     """A snapshot's index: its base with its deltas applied in order, each file checked against the digest and
     line count the manifest recorded, and the result against the manifest's article count."""
-    refs = [manifest.index, *manifest.index_deltas]
+    refs = [manifest.index_base, *manifest.index_deltas]
     where = layout.snapshot_key(manifest.seq)
     if len(refs) == 1:
         parts = [_index_file(bucket, refs[0], where)]
     else:  # one round trip's latency, not one per delta
         with ThreadPoolExecutor(min(8, len(refs))) as pool:
             parts = list(pool.map(lambda ref: _index_file(bucket, ref, where), refs))
-    entries = parts[0]
+    lines = parts[0]
     for delta in parts[1:]:
-        entries.update(delta)
-    if len(entries) != manifest.counts.articles:
+        lines.update(delta)
+    if len(lines) != manifest.counts.articles:
         raise DamagedObject(
-            f"{manifest.index.key}: {len(entries)} articles with {len(refs) - 1} deltas applied, snapshot "
+            f"{manifest.index_base.key}: {len(lines)} articles with {len(refs) - 1} deltas applied, snapshot "
             f"{manifest.seq} recorded {manifest.counts.articles}"
         )
-    return entries
+    return Index(lines)
 
 
-def _index_file(bucket: Bucket, ref: IndexRef, referrer: str) -> dict[str, IndexEntry]:
-    """One index file (a base or a delta), against its recorded digest and line count."""
+def _index_file(bucket: Bucket, ref: IndexRef, referrer: str) -> dict[str, tuple[bytes, str]]:
+    """One index file (a base or a delta) against its recorded digest and line count: its lines by article id."""
     data = fetch(bucket, ref.key, referrer)
     if digest(data) != ref.sha256:
         raise DamagedObject(
             f"{ref.key}: digest {digest(data)[:12]}… is not the {ref.sha256[:12]}… that {referrer} recorded"
         )
-    entries: dict[str, IndexEntry] = {}
+    lines: dict[str, tuple[bytes, str]] = {}
     for number, line in enumerate(gunzip(data, ref.key).splitlines(), 1):
-        entry = decode(IndexEntry, line, f"{ref.key} line {number}")
-        if entry.article_id in entries:
-            raise DamagedObject(f"{ref.key} line {number}: article {entry.article_id} listed twice")
-        entries[entry.article_id] = entry
-    if len(entries) != ref.articles:
-        raise DamagedObject(f"{ref.key}: {len(entries)} articles, {referrer} recorded {ref.articles}")
-    return entries
+        where = f"{ref.key} line {number}"
+        try:
+            article_id = _ids.decode(line).article_id  # the rest of the entry is validated when it is read
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise DamagedObject(f"{where}: not a valid IndexEntry ({exc})") from None
+        if article_id in lines:
+            raise DamagedObject(f"{where}: article {article_id} listed twice")
+        lines[article_id] = (line, where)
+    if len(lines) != ref.articles:
+        raise DamagedObject(f"{ref.key}: {len(lines)} articles, {referrer} recorded {ref.articles}")
+    return lines
 
 
 def check_version(data: bytes, entry: IndexEntry, where: str) -> Version:

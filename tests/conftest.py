@@ -112,3 +112,41 @@ def bucket(storage_env):
 
 
 _buckets = iter(range(10**6))
+
+
+@dataclass
+class ArchiveRig:
+    env: dict
+    bucket: object
+    sim: Simulator
+    run: object  # run(run_id, **crawl job fields) -> run_once's summary
+
+
+@pytest.fixture(scope="session")
+def simulated_archive(seaweed, tmp_path_factory):
+    """For module fixtures that build an archive once: ``with simulated_archive("name", posts=200) as rig:``
+    gives a bucket on the session's SeaweedFS, a simulated site (``rig.sim``) and ``rig.run(run_id, **job)``,
+    one real crawl -> clean -> commit."""
+    import logging
+    from contextlib import contextmanager
+
+    from pipelines.run import run_once
+    from pipelines.settings import Settings
+    from pipelines.storage import Bucket
+
+    @contextmanager
+    def make(name: str, posts: int):
+        env = seaweed.env(bucket=name)
+        bucket = Bucket(Settings.from_env(env).storage)
+        bucket.ensure_bucket()
+        tmp = tmp_path_factory.mktemp(name)
+        with Simulator(Site(posts=posts)) as sim:
+
+            def run(run_id: str, **kwargs) -> dict:
+                job = CrawlJob(out=tmp, site=sim.base, polite=False, **kwargs)
+                workdir = tmp / run_id.replace("/", "_")
+                return run_once(bucket, run_id, job, workdir, logging.getLogger("test"))
+
+            yield ArchiveRig(env, bucket, sim, run)
+
+    return make

@@ -41,7 +41,7 @@ def test_round_trip_and_point_in_time(sim, bucket, tmp_path):
     assert fourth["versions_written"] == 0 and fourth["bytes_written"] == 0, (
         "nothing changed, nothing written"
     )
-    assert archive.manifest(4).index.key == archive.manifest(3).index.key, "the index is reused"
+    assert archive.manifest(4).index_base.key == archive.manifest(3).index_base.key, "the index is reused"
 
     edited = change.edited[0]
     assert "Update 1:" not in archive.article(edited, at=1).text

@@ -73,7 +73,9 @@ def test_a_failure_at_every_write_point_leaves_no_snapshot_and_the_retry_converg
         assert read_head(bucket).seq == 0, f"a failure before write {point} left a snapshot visible"
     result = commit_run(bucket, "run-x", records, {"mode": "window"}, warc_dir)
     assert result.seq == 1
-    assert result.manifest.index == reference.manifest.index, "converges to the undisturbed snapshot"
+    assert result.manifest.index_base == reference.manifest.index_base, (
+        "converges to the undisturbed snapshot"
+    )
     assert result.manifest.changes == reference.manifest.changes
     versions = [o for o in bucket.list("articles/")]
     assert len(versions) == reference.versions_written, "no version lost or duplicated"

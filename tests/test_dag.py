@@ -68,7 +68,11 @@ def test_dag_files_parse_light_and_offer_a_form(airflow_db):
     assert schema["max_items"]["minimum"] == 1 and schema["reclean_only"]["type"] == "boolean"
     assert all(param.schema.get("title") and param.description for param in dag.params.values())
     assert {t.task_id: t.pool for t in dag.tasks}["commit"] == "briefs_commit"
-    assert set(airflow_db.dags) == {"insight_briefs_archive", "insight_briefs_reconcile"}
+    assert set(airflow_db.dags) == {
+        "insight_briefs_archive",
+        "insight_briefs_reconcile",
+        "insight_briefs_example_on_new_snapshot",
+    }
 
 
 def test_nightly_runs_archive_their_window_then_only_changes(airflow_db, site_env, bucket):
@@ -96,6 +100,39 @@ def test_nightly_runs_archive_their_window_then_only_changes(airflow_db, site_en
         ]
         == 3
     )
+    events = snapshot_events(f"s3://{bucket.config.bucket}/{bucket.config.prefix}")
+    assert [e.extra["seq"] for e in events] == [1, 2, 3, 4], "one Asset event per committed snapshot"
+    third = events[2]
+    assert (third.source_dag_id, third.source_run_id) == ("insight_briefs_archive", nightly.run_id)
+    assert third.extra["changes"] == {"new": 5, "changed": 2, "removed": 0, "aliased": 1, "superseded": 0}
+    assert events[3].extra["changes"]["removed"] == 1 and events[3].extra["gone"] == 1
+    assert "secret" not in json.dumps([e.extra for e in events]).lower()
+
+
+def snapshot_events(location: str) -> list:
+    """The Asset events of one archive's snapshot log, oldest first (the metadata DB is the session's)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.uri == f"{location}/snapshots")
+            .order_by(AssetEvent.id)
+            .all()
+        )
+        for row in rows:
+            session.expunge(row)
+    return rows
+
+
+def test_the_example_dag_is_scheduled_on_new_snapshots_and_paused(airflow_db):
+    archive = airflow_db.dags["insight_briefs_archive"]
+    example = airflow_db.dags["insight_briefs_example_on_new_snapshot"]
+    (outlet,) = next(t for t in archive.tasks if t.task_id == "commit").outlets
+    assert example.is_paused_upon_creation is True
+    assert [a.name for a in example.timetable.asset_condition.objects] == [outlet.name]
 
 
 def _safe(run_id: str) -> str:
@@ -128,6 +165,8 @@ def test_a_failed_commit_is_retried_and_the_snapshot_appears_once(
     crawl = next(ti for ti in dagrun.get_task_instances() if ti.task_id == "crawl")
     assert commit.try_number == 2 and crawl.try_number == 1, "only the commit was retried, nothing re-crawled"
     assert Archive(bucket).seqs() == [1]
+    events = snapshot_events(f"s3://{bucket.config.bucket}/{bucket.config.prefix}")
+    assert [e.extra["seq"] for e in events] == [1], "the retry announces the snapshot, once"
 
 
 def test_quality_gate_fails_a_run_on_a_changed_layout(airflow_db, site_env, bucket):

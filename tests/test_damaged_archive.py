@@ -77,7 +77,7 @@ class Pristine:
         if what in ("index", "pack", "warc"):
             manifest = self.manifests[int(where)]
             if what == "index":
-                return manifest.index.key
+                return manifest.index_base.key
             if what == "pack":
                 (pack,) = manifest.packs
                 return pack
@@ -130,7 +130,7 @@ def pristine(seaweed, tmp_path_factory) -> Pristine:
     indexes = {}
     for seq, manifest in manifests.items():
         entries = (
-            decode(IndexEntry, line, "index") for line in _gunzip_lines(bucket.get(manifest.index.key))
+            decode(IndexEntry, line, "index") for line in _gunzip_lines(bucket.get(manifest.index_base.key))
         )
         indexes[seq] = {e.article_id: e for e in entries}
     versions = {}
@@ -337,7 +337,7 @@ def rewrite_ids(target: str, other: str, depth: int) -> Damage:
         s3.put(key, gzip.compress(data, mtime=0))
         if depth == 0:
             return
-        index_key = p.manifests[3].index.key
+        index_key = p.manifests[3].index_base.key
         entries = [json.loads(line) for line in _gunzip_lines(s3.get(index_key))]
         (entry,) = [e for e in entries if e["key"] == key]
         entry["sha256"] = hashlib.sha256(data).hexdigest()
@@ -349,7 +349,7 @@ def rewrite_ids(target: str, other: str, depth: int) -> Damage:
         s3.put(layout.index_key(sha), body)
         manifest_key = layout.snapshot_key(3)
         manifest = json.loads(s3.get(manifest_key))
-        manifest["index"].update(key=layout.index_key(sha), sha256=sha)
+        manifest["index_base"].update(key=layout.index_key(sha), sha256=sha)
         s3.put(manifest_key, _json(manifest))
 
     return apply
@@ -360,7 +360,7 @@ def _set(**values) -> Callable[[dict, Pristine], None]:
 
 
 def _index_of_snapshot_1(document: dict, p: Pristine) -> None:
-    document["index"] = to_builtins(p.manifests[1].index)
+    document["index_base"] = to_builtins(p.manifests[1].index_base)
 
 
 # ---- the readers --------------------------------------------------------------------------------------------------

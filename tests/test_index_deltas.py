@@ -60,14 +60,14 @@ def edit(bucket, run_id: str, ids: list[int], day: int):
 def test_a_nightly_run_writes_a_delta_of_what_it_changed(bucket):
     archive = archive_of(bucket)
     base = archive.manifest(1)
-    assert base.index_deltas == [] and base.index.articles == 100
+    assert base.index_deltas == [] and base.index_base.articles == 100
 
     second = edit(bucket, "night-2", [3, 7, 42], day=2)
     manifest = second.manifest
-    assert manifest.index == base.index, "the base is kept"
+    assert manifest.index_base == base.index_base, "the base is kept"
     (delta,) = manifest.index_deltas
     assert delta.articles == 3, "the delta holds the changed entries only"
-    assert second.bytes_written < 0.5 * len(bucket.get(base.index.key)) + 10_000
+    assert second.bytes_written < 0.5 * len(bucket.get(base.index_base.key)) + 10_000
 
     index = read_index(bucket, manifest)
     assert len(index) == 100 == manifest.counts.articles
@@ -92,13 +92,13 @@ def test_compaction_writes_a_new_base(bucket, monkeypatch):
     edit(bucket, "n2", [1], day=2)
     edit(bucket, "n3", [2], day=3)
     compacted = edit(bucket, "n4", [3], day=4).manifest
-    assert compacted.index_deltas == [] and compacted.index.articles == 100
-    assert compacted.index != archive.manifest(1).index
+    assert compacted.index_deltas == [] and compacted.index_base.articles == 100
+    assert compacted.index_base != archive.manifest(1).index_base
     assert {a: e.version for a, e in archive.index(4).items() if e.version > 1} == {"1": 2, "2": 2, "3": 2}
 
     monkeypatch.setattr(commit_module, "MAX_INDEX_DELTAS", 32)
     large = edit(bucket, "n5", list(range(10, 25)), day=5).manifest  # 15 of 100 entries: above 10%
-    assert large.index_deltas == [] and large.index != compacted.index
+    assert large.index_deltas == [] and large.index_base != compacted.index_base
     assert archive.article(20).text.endswith("day 5") and archive.article(3).text.endswith("day 4")
     assert verify(bucket, full=True).ok
 
@@ -133,10 +133,10 @@ def test_gc_keeps_every_index_file_a_snapshot_names(bucket):
     named = {
         r.key
         for s in (1, 2, 3)
-        for r in (lambda m: [m.index, *m.index_deltas])(read_manifest(bucket, s).manifest)
+        for r in (lambda m: [m.index_base, *m.index_deltas])(read_manifest(bucket, s).manifest)
     }
     assert len(named) == 3
     found = gc.collect(bucket, grace=timedelta(0))
     assert not {c.key for c in found.candidates} & named
     assert all(bucket.exists(key) for key in named)
-    assert layout.index_key(read_manifest(bucket, 3).manifest.index.sha256) in named
+    assert layout.index_key(read_manifest(bucket, 3).manifest.index_base.sha256) in named

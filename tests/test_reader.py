@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import logging
 
 import boto3
 import pyarrow as pa
@@ -15,35 +14,20 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.run import run_once
 from pipelines.verified import read_index, read_manifest
-from spiders.runner import CrawlJob
 
 
 @pytest.fixture(scope="module")
-def archive_env(seaweed, tmp_path_factory):
+def archive_env(simulated_archive):
     """Built once for the module: a reconcile of the English briefs; a day with two edits, one rename and one
     removal (a nightly run sees the edits and the rename, the next reconcile the removal); a quiet nightly run."""
-    from infra.simulator import Simulator, Site
-    from pipelines.settings import Settings
-    from pipelines.storage import Bucket
-
-    env = seaweed.env(bucket="reader-tests")
-    bucket = Bucket(Settings.from_env(env).storage)
-    bucket.ensure_bucket()
-    tmp = tmp_path_factory.mktemp("reader")
-    with Simulator(Site(posts=200)) as sim:
-
-        def run(run_id: str, **kwargs):
-            job = CrawlJob(out=tmp, site=sim.base, polite=False, **kwargs)
-            return run_once(bucket, run_id, job, tmp / run_id, logging.getLogger("test"))
-
-        run("first", mode="reconcile", editions="en")
-        change = sim.site.advance(hours=24, new=2, edited=2, renamed=1, removed=1)
-        run("second", mode="nightly", editions="en")
-        run("third", mode="reconcile", editions="en")
-        run("fourth", mode="nightly", editions="en")
-        yield env, change, sim, bucket
+    with simulated_archive("reader-tests", posts=200) as rig:
+        rig.run("first", mode="reconcile", editions="en")
+        change = rig.sim.site.advance(hours=24, new=2, edited=2, renamed=1, removed=1)
+        rig.run("second", mode="nightly", editions="en")
+        rig.run("third", mode="reconcile", editions="en")
+        rig.run("fourth", mode="nightly", editions="en")
+        yield rig.env, change, rig.sim, rig.bucket
 
 
 @pytest.fixture
@@ -97,7 +81,7 @@ def test_exports_parquet_and_jsonl(archived, archive_env, tmp_path):
     bucket = archive_env[3]
     shown = json.loads(cli("snapshot").stdout)
     manifest = read_manifest(bucket, shown["seq"]).manifest
-    assert manifest.index.key == shown["index"]["key"]
+    assert manifest.index_base.key == shown["index_base"]["key"]
     live = sum(e.status == "live" for e in read_index(bucket, manifest).values())
     assert live == manifest.counts.live > 0
     result = cli("export", str(tmp_path / "a.parquet"))
@@ -150,7 +134,7 @@ def test_plain_boto3_reads_the_documented_layout(archived, archive_env):
     manifest = manifests[-1]
     assert manifest["index_deltas"], "a quiet night on a larger archive adds deltas, not a whole index"
     merged: dict[str, dict] = {}  # the base, then each delta in order: a later entry replaces an earlier one
-    for ref in [manifest["index"], *manifest["index_deltas"]]:
+    for ref in [manifest["index_base"], *manifest["index_deltas"]]:
         body = get(f"{prefix}/{ref['key']}")
         assert hashlib.sha256(body).hexdigest() == ref["sha256"]
         lines = [json.loads(line) for line in gzip.decompress(body).splitlines()]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 DAG = "insight_briefs_archive"
+EXAMPLE = "insight_briefs_example_on_new_snapshot"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -138,6 +139,8 @@ def test_api_needs_a_token_and_backfills_three_days(stack):
     wait_idle(stack)
     assert api(stack, "GET", "/api/v2/dags")[0] == 401
     assert api(stack, "POST", "/auth/token", {"username": "admin", "password": "wrong"})[0] == 401
+    status, example = api(stack, "PATCH", f"/api/v2/dags/{EXAMPLE}", {"is_paused": False}, token=token(stack))
+    assert status == 200 and example["is_paused"] is False, example
     status, backfill = api(
         stack,
         "POST",
@@ -160,6 +163,33 @@ def test_api_needs_a_token_and_backfills_three_days(stack):
     assert {r["dag_run_id"] for r in runs} <= set(manifests), "each backfilled day committed a snapshot"
     windows = {tuple(manifests[r["dag_run_id"]].run["window"]) for r in runs}
     assert len(windows) == 3, "one window per logical date"
+    committed = {manifests[r["dag_run_id"]].seq for r in runs}
+    _, body = api(stack, "GET", f"/api/v2/assets/events?source_dag_id={DAG}&limit=100", token=token(stack))
+    backfilled = {r["dag_run_id"] for r in runs}
+    announced = [e for e in body["asset_events"] if e["source_run_id"] in backfilled]
+    assert sorted(e["extra"]["seq"] for e in announced) == sorted(committed), "one Asset event per snapshot"
+    assert {e["uri"] for e in announced} == {"s3://insight-briefs/insightcrime/snapshots"}
+    assert committed <= example_dag_saw(stack), "the example DAG ran on the new snapshots"
+
+
+def example_dag_saw(stack, timeout: float = 180) -> set[int]:
+    """The snapshot numbers the example DAG's runs were triggered by, once its runs are done."""
+    deadline, seen = time.monotonic() + timeout, set()
+    while time.monotonic() < deadline:
+        _, body = api(stack, "GET", f"/api/v2/dags/{EXAMPLE}/dagRuns?limit=100", token=token(stack))
+        runs = body.get("dag_runs", [])
+        if runs and all(r["state"] in ("success", "failed") for r in runs):
+            assert {r["state"] for r in runs} == {"success"}, runs
+            for run in runs:
+                path = (
+                    f"/api/v2/dags/{EXAMPLE}/dagRuns/{run['dag_run_id']}/taskInstances/summarise/"
+                    "xcomEntries/return_value"
+                )
+                _, xcom = api(stack, "GET", path, token=token(stack))
+                seen |= {extra["seq"] for extra in xcom.get("value") or []}
+            return seen
+        time.sleep(3)
+    raise AssertionError(f"the example DAG's runs did not finish: {body}")
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is installed by .ci/run")
