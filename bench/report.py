@@ -116,7 +116,7 @@ def render(r: dict) -> str:
 Measured by `uv run python bench/run_all.py` (writes `bench/results.json` and this page; about
 {round(machine["seconds"] / 60)} minutes). Real servers on 127.0.0.1: SeaweedFS, the site simulator in its own
 process; politeness off (no AutoThrottle, 16 connections); medians of 3 repetitions unless noted.
-Machine: {machine["cpus"]} cores ({machine["cpu"]}), {machine["memory_gb"]} GB, Python {machine["python"]}.
+Machine: {machine["cpus"]} cores ({machine["cpu"]}), {machine["memory_gb"]} GB, Python {machine["python"]}.{rerun_note(r)}
 
 | figure | measured | target | |
 | --- | --- | --- | --- |
@@ -139,6 +139,14 @@ largest single process, "process tree" adds the crawler's Scrapy child or the cl
 cold (a new reader: listing, manifest, index, version). The benchmark is not part of CI: CI asserts behaviour,
 this page records speed.{integrity_note(r.get("integrity"))}
 """
+
+
+def rerun_note(r: dict) -> str:
+    """Sections measured again on their own (`run_all.py --only NAME`) since the full run."""
+    if not r.get("rerun"):
+        return ""
+    again = ", ".join(f"`{name}` on {day}" for name, day in sorted(r["rerun"].items()))
+    return f"\nRe-measured alone with `--only` since the full run: {again}."
 
 
 def derived_rows(d: dict | None) -> list[tuple[str, str, str, str]]:

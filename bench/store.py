@@ -106,7 +106,7 @@ def timed(fn):
 def bench_bucket() -> Iterator[tuple[Bucket, Path]]:
     """A bucket on a SeaweedFS of its own (127.0.0.1, credentials enforced), and a scratch directory."""
     with tempfile.TemporaryDirectory() as tmp:
-        server = SeaweedFS(tmp / "weed", s3_port=free_port_block() + 3).start()
+        server = SeaweedFS(Path(tmp) / "weed", s3_port=free_port_block() + 3).start()
         try:
             bucket = Bucket(Settings.from_env(server.env("bench"), local_stack=False).storage)
             bucket.ensure_bucket()

@@ -286,6 +286,11 @@ def decode(kind: type[T], data: bytes, key: str) -> T:
         raise DamagedObject(f"{key}: not JSON ({exc})") from None
 
 
+def decoder(kind: type[T]) -> msgspec.json.Decoder:
+    """The shared, ready-built decoder of a document type (for hot loops that report errors themselves)."""
+    return _DECODERS[kind]
+
+
 def to_builtins(document: Doc) -> dict:
     """Plain dicts and lists, for JSON printing and Arrow tables."""
     return msgspec.to_builtins(document, order="sorted")

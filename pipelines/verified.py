@@ -24,6 +24,7 @@ from .documents import (
     Manifest,
     Version,
     decode,
+    decoder,
     digest,
 )
 from .storage import Bucket, MissingObject
@@ -94,17 +95,28 @@ class Index(Mapping[str, IndexEntry]):
     each entry is validated when first read, so a point read of a 20,000-article archive decodes one entry,
     not all of them."""
 
-    def __init__(self, lines: dict[str, tuple[bytes, str]]):
-        self._lines = lines  # article id -> (its line, where the line is, for errors)
+    def __init__(self, files: list[tuple[str, dict[str, bytes]]]):
+        self._files = files  # (key, its lines by article id), base first: what a message names
+        self._lines: dict[str, bytes] = {}
+        for _, lines in files:
+            self._lines.update(lines)
         self._entries: dict[str, IndexEntry] = {}
+
+    def _where(self, article_id: str) -> str:
+        key, lines = next((key, lines) for key, lines in reversed(self._files) if article_id in lines)
+        return f"{key} line {list(lines).index(article_id) + 1}"
 
     def __getitem__(self, article_id: str) -> IndexEntry:
         entry = self._entries.get(article_id)
         if entry is None:
-            line, where = self._lines[article_id]
-            entry = decode(IndexEntry, line, where)
+            try:
+                entry = _ENTRIES.decode(self._lines[article_id])
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                raise DamagedObject(f"{self._where(article_id)}: not a valid IndexEntry ({exc})") from None
             if entry.article_id != article_id:  # the scan and the full decode disagree: not canonical JSON
-                raise DamagedObject(f"{where}: entry of article {entry.article_id} read as {article_id}")
+                raise DamagedObject(
+                    f"{self._where(article_id)}: entry of article {entry.article_id} read as {article_id}"
+                )
             self._entries[article_id] = entry
         return entry
 
@@ -123,6 +135,7 @@ class _ArticleId(msgspec.Struct):
 
 
 _ids = msgspec.json.Decoder(_ArticleId)
+_ENTRIES = decoder(IndexEntry)
 
 
 def read_index(bucket: Bucket, manifest: Manifest) -> Index:
@@ -135,34 +148,31 @@ def read_index(bucket: Bucket, manifest: Manifest) -> Index:
     else:  # one round trip's latency, not one per delta
         with ThreadPoolExecutor(min(8, len(refs))) as pool:
             parts = list(pool.map(lambda ref: _index_file(bucket, ref, where), refs))
-    lines = parts[0]
-    for delta in parts[1:]:
-        lines.update(delta)
-    if len(lines) != manifest.counts.articles:
+    index = Index([(ref.key, lines) for ref, lines in zip(refs, parts, strict=True)])
+    if len(index) != manifest.counts.articles:
         raise DamagedObject(
-            f"{manifest.index_base.key}: {len(lines)} articles with {len(refs) - 1} deltas applied, snapshot "
+            f"{manifest.index_base.key}: {len(index)} articles with {len(refs) - 1} deltas applied, snapshot "
             f"{manifest.seq} recorded {manifest.counts.articles}"
         )
-    return Index(lines)
+    return index
 
 
-def _index_file(bucket: Bucket, ref: IndexRef, referrer: str) -> dict[str, tuple[bytes, str]]:
+def _index_file(bucket: Bucket, ref: IndexRef, referrer: str) -> dict[str, bytes]:
     """One index file (a base or a delta) against its recorded digest and line count: its lines by article id."""
     data = fetch(bucket, ref.key, referrer)
     if digest(data) != ref.sha256:
         raise DamagedObject(
             f"{ref.key}: digest {digest(data)[:12]}… is not the {ref.sha256[:12]}… that {referrer} recorded"
         )
-    lines: dict[str, tuple[bytes, str]] = {}
-    for number, line in enumerate(gunzip(data, ref.key).splitlines(), 1):
-        where = f"{ref.key} line {number}"
+    lines: dict[str, bytes] = {}
+    for line in gunzip(data, ref.key).splitlines():
         try:
             article_id = _ids.decode(line).article_id  # the rest of the entry is validated when it is read
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise DamagedObject(f"{where}: not a valid IndexEntry ({exc})") from None
+            raise DamagedObject(f"{ref.key} line {len(lines) + 1}: not a valid IndexEntry ({exc})") from None
         if article_id in lines:
-            raise DamagedObject(f"{where}: article {article_id} listed twice")
-        lines[article_id] = (line, where)
+            raise DamagedObject(f"{ref.key} line {len(lines) + 1}: article {article_id} listed twice")
+        lines[article_id] = line
     if len(lines) != ref.articles:
         raise DamagedObject(f"{ref.key}: {len(lines)} articles, {referrer} recorded {ref.articles}")
     return lines

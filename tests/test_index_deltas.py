@@ -140,3 +140,27 @@ def test_gc_keeps_every_index_file_a_snapshot_names(bucket):
     assert not {c.key for c in found.candidates} & named
     assert all(bucket.exists(key) for key in named)
     assert layout.index_key(read_manifest(bucket, 3).manifest.index_base.sha256) in named
+
+
+def test_an_invalid_entry_under_a_valid_digest_is_reported_not_raised_by_verify(bucket):
+    """A writer bug, not damage in transit: the files' digests hold, one entry is not a valid IndexEntry."""
+    import json
+
+    archive_of(bucket, articles=20)
+    manifest = read_manifest(bucket, 1).manifest
+    lines = gzip.decompress(bucket.get(manifest.index_base.key)).splitlines()
+    bad = json.loads(lines[4]) | {"version": "two"}
+    lines[4] = json.dumps(bad, sort_keys=True, separators=(",", ":")).encode()
+    body = gzip.compress(b"".join(line + b"\n" for line in lines), mtime=0)
+    sha = hashlib.sha256(body).hexdigest()
+    bucket.put(layout.index_key(sha), body)
+    document = json.loads(bucket.get(layout.snapshot_key(1)))
+    document["index_base"].update(key=layout.index_key(sha), sha256=sha)
+    bucket.put(layout.snapshot_key(1), json.dumps(document, sort_keys=True, separators=(",", ":")).encode())
+
+    archive = Archive(bucket)
+    assert archive.article(1).text == "text of 1", "the other entries still read"
+    with pytest.raises(DamagedObject, match=rf"{layout.index_key(sha)} line 5: not a valid IndexEntry"):
+        archive.article(bad["article_id"])
+    report = verify(bucket, full=True)
+    assert not report.ok and any("not a valid IndexEntry" in p for p in report.problems)
