@@ -134,6 +134,16 @@ class Archive:
             raise NotFound(f"no snapshot existed on {when.isoformat()} (the first is from {first})")
         return seqs[low - 1]
 
+    def snapshot_before(self, since: str) -> int:
+        """The last snapshot committed by `since` (a number or a date; 0 when the date is before the first):
+        what changed after it is new."""
+        try:
+            return self.resolve(since)
+        except NotFound:
+            if since.strip().isdigit():
+                raise  # a snapshot that does not exist is a mistake, not "everything"
+            return 0  # a date before the first snapshot: every version is a change since
+
     def _load_index(self, seq: int) -> Mapping[str, IndexEntry]:
         return read_index(self.bucket, self.manifest(seq))
 

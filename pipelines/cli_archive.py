@@ -131,7 +131,7 @@ def export(
         archive = _archive()
         seq = archive.resolve(at)
         if changes_since is not None:
-            after = _snapshot_before(archive, changes_since)
+            after = archive.snapshot_before(changes_since)
             rows = export_snapshot(archive, seq, path, fmt, changes_after=after)
             console.print(
                 f"[green]exported[/] {rows} versions added by snapshots {after + 1}..{seq} to {path}"
@@ -141,18 +141,6 @@ def export(
             task = progress.add_task(f"snapshot {seq}", total=count(archive, seq, include_gone))
             rows = export_snapshot(archive, seq, path, fmt, include_gone, lambda n: progress.advance(task, n))
         console.print(f"[green]exported[/] {rows} articles of snapshot {seq} to {path}")
-
-
-def _snapshot_before(archive, since: str) -> int:
-    """The last snapshot committed by `since` (0 when it is before the first): what changed after it is new."""
-    from pipelines.archive import NotFound
-
-    try:
-        return archive.resolve(since)
-    except NotFound:
-        if since.strip().isdigit():
-            raise  # a snapshot that does not exist is a mistake, not "everything"
-        return 0  # a date before the first snapshot: every version is a change since
 
 
 @app.command()

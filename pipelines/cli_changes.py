@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 
 from pipelines.cli import At, _archive, app, clear_errors, console
-from pipelines.cli_archive import _snapshot_before
 
 
 @app.command()
@@ -40,7 +39,7 @@ def changes(
             raise ValueError(f"unknown format {fmt!r} (use {', '.join(FORMATS)})")
         archive = _archive()
         seq = archive.resolve(at)
-        after = seq - 1 if since is None else min(_snapshot_before(archive, since), seq)
+        after = seq - 1 if since is None else min(archive.snapshot_before(since), seq)
         text = render(build_report(archive, seq, since=after), fmt)
         if out_file is None:
             typer.echo(text, nl=False)
