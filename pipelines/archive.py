@@ -84,9 +84,9 @@ class Archive:
 
     def manifest(self, seq: int | None = None) -> Manifest:
         """A snapshot's manifest, verified against its key (latest by default)."""
-        return self._read_manifest(self.seqs()[-1] if seq is None else seq)
+        return self.snapshot(self.seqs()[-1] if seq is None else seq).manifest
 
-    def _snapshot(self, seq: int) -> Snapshot | None:
+    def _load(self, seq: int) -> Snapshot | None:
         if seq not in self._snapshots:
             try:
                 self._snapshots[seq] = read_manifest(self.bucket, seq)
@@ -96,19 +96,20 @@ class Archive:
                 raise
         return self._snapshots[seq]
 
-    def _read_manifest(self, seq: int) -> Manifest:
-        """Checked against its key, and against the digest its successor recorded (when there is one): a swapped
-        older manifest is caught without walking the chain (``briefs verify --full`` walks all of it)."""
-        snapshot = self._snapshot(seq)
+    def snapshot(self, seq: int) -> Snapshot:
+        """A manifest and the digest of its bytes, checked against its key and against the digest its successor
+        recorded (when there is one): a swapped older manifest is caught without walking the chain (``briefs
+        verify --full`` walks all of it). Read once per Archive."""
+        snapshot = self._load(seq)
         if snapshot is None:
             raise NotFound(f"no snapshot {seq}")
         try:
-            child = self._snapshot(seq + 1)
+            child = self._load(seq + 1)
         except DamagedObject:  # the successor's own damage is reported where it is read, and by verify
             child = None
         if child is not None:
             check_link(child.manifest, snapshot)
-        return snapshot.manifest
+        return snapshot
 
     def resolve(self, at: int | str | datetime | None = None) -> int:
         """A snapshot number from: None (latest), a number, or a date/time (the last snapshot committed by then,

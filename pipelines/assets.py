@@ -12,22 +12,23 @@ Light on purpose: DAG files import this module.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from airflow.sdk import Asset, AssetAlias
+
+if TYPE_CHECKING:
+    from pipelines.storage import StorageConfig
 
 GROUP = "insight-briefs"
 SNAPSHOTS = AssetAlias(name="insight_briefs_snapshots", group=GROUP)
 VERSIONS = AssetAlias(name="insight_briefs_versions", group=GROUP)
+_PATHS = {SNAPSHOTS.name: "snapshots", VERSIONS.name: "tables/versions"}
 
 
-def located(alias: AssetAlias, location: str) -> Asset:
-    """The Asset of one archive (``location`` is ``s3://{bucket}/{prefix}``) behind an alias."""
-    path = {SNAPSHOTS.name: "snapshots", VERSIONS.name: "tables/versions"}[alias.name]
-    return Asset(uri=f"{location}/{path}", group=GROUP)
-
-
-def emit(context: dict, alias: AssetAlias, location: str, extra: dict) -> None:
-    """One event on the archive's Asset through `alias`, recorded when the task succeeds."""
-    context["outlet_events"][alias].add(located(alias, location), extra=extra)
+def emit(context: dict, alias: AssetAlias, storage: StorageConfig, extra: dict) -> None:
+    """One event, through `alias`, on the Asset of the archive `storage` names; recorded when the task succeeds."""
+    asset = Asset(uri=storage.uri(_PATHS[alias.name]), group=GROUP)
+    context["outlet_events"][alias].add(asset, extra=extra)
 
 
 def snapshot_extra(commit_stats: dict, location: str) -> dict:

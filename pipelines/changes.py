@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import msgspec
 
 from . import layout
-from .documents import Count, DamagedObject, Doc, IndexEntry, Sha256, Status, encode
+from .documents import Count, DamagedObject, Doc, IndexEntry, Sha256, Status, decode, decoder, encode
 
 if TYPE_CHECKING:
     from .archive import Archive
@@ -101,7 +101,7 @@ class ChangeReport(Doc):
     articles: list[ArticleChange]
 
 
-_report_decoder = msgspec.json.Decoder(ChangeReport)
+decoder(ChangeReport)  # built now, at import (see documents.decoder)
 
 
 # ---- word-level diffs ------------------------------------------------------------------------------------------
@@ -306,12 +306,7 @@ def report_json(report: ChangeReport) -> bytes:
 
 def parse_report(data: bytes, key: str, seq: int | None = None) -> ChangeReport:
     """Validate a stored report (schema, and the snapshot its key names); damage names the key."""
-    try:
-        report = _report_decoder.decode(data)
-    except msgspec.ValidationError as exc:
-        raise DamagedObject(f"{key}: not a valid ChangeReport ({exc})") from None
-    except msgspec.DecodeError as exc:
-        raise DamagedObject(f"{key}: not JSON ({exc})") from None
+    report = decode(ChangeReport, data, key)
     if seq is not None and report.seq != seq:
         raise DamagedObject(f"{key}: is the report of snapshot {report.seq}, expected {seq}")
     return report

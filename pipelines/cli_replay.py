@@ -32,23 +32,19 @@ def replay(
     cache_dir: Annotated[Path | None, typer.Option(help="Where WACZ files and pywb's collections go")] = None,
 ) -> None:
     """Serve the capture of an article's version (latest, or as of --at) with pywb on 127.0.0.1."""
-    from infra.replay import PywbError, ReplayServer, add_collection
+    from infra.replay import ReplayServer, add_collection
     from pipelines import layout
-    from pipelines.documents import DamagedObject
-    from pipelines.replay import ReplayError, locate
+    from pipelines.replay import locate
 
     with clear_errors():
         archive = _archive()
         cache = _cache_for(cache_dir or _default_cache(), archive.bucket.config.describe())
-        try:
-            capture = locate(archive, ident, at, cache)
-        except (ReplayError, DamagedObject) as exc:
-            raise ValueError(str(exc)) from None
+        capture = locate(archive, ident, at, cache)
         console.print(f"article {capture.article_id} v{capture.version}, captured {capture.timestamp}")
         if print_only:
             key = layout.wacz_key(capture.run_id)
             stored = (
-                f"s3://{archive.bucket.config.bucket}/{archive.bucket.key(key)}"
+                archive.bucket.config.uri(key)
                 if archive.bucket.exists(key)
                 else f"not stored yet ({key}: `briefs package` stores it)"
             )
@@ -62,14 +58,11 @@ def replay(
             return
         root = cache / "pywb"
         root.mkdir(parents=True, exist_ok=True)
-        try:
-            add_collection(root, capture.collection, capture.wacz)
-            with ReplayServer(root, port):
-                out.print(capture.replay_url(port), highlight=False, soft_wrap=True)
-                console.print("serving on 127.0.0.1 only; Ctrl-C stops it")
-                _wait()
-        except PywbError as exc:
-            raise ValueError(str(exc)) from None
+        add_collection(root, capture.collection, capture.wacz)
+        with ReplayServer(root, port):
+            out.print(capture.replay_url(port), highlight=False, soft_wrap=True)
+            console.print("serving on 127.0.0.1 only; Ctrl-C stops it")
+            _wait()
 
 
 @app.command()

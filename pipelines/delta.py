@@ -25,11 +25,11 @@ from spiders.discovery import parse_time
 
 from . import layout
 from .archive import Archive, NotFound
-from .documents import Extractor, Version, decode, digest
+from .documents import Extractor, Version, digest
 from .export import SCHEMA as EXPORT_SCHEMA
 from .export import flat_row
 from .storage import Bucket, StorageConfig, StorageError
-from .verified import read_manifest, read_pack, snapshot_seqs
+from .verified import added_versions, snapshot_seqs
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -77,8 +77,7 @@ class Published:
 
 # ---- where and how to reach the table -------------------------------------------------------------------------
 def table_uri(config: StorageConfig, name: str = TABLE) -> str:
-    path = layout.table_prefix(name).rstrip("/")
-    return f"s3://{config.bucket}/{config.prefix}/{path}" if config.prefix else f"s3://{config.bucket}/{path}"
+    return config.uri(layout.table_prefix(name))
 
 
 def storage_options(config: StorageConfig) -> dict[str, str]:
@@ -179,25 +178,30 @@ class VersionsTable:
                 f"delta table {self.uri} has no {APP_ID!r} transaction: not written by `briefs publish`; "
                 "move it away or run `briefs publish --rebuild`"
             )
-        if done and self.bucket.exists(
-            layout.snapshot_key(done)
-        ):  # else: ahead of the archive (refused later)
-            self._check_same_archive(table, done)
         return done or 0
 
-    def _check_same_archive(self, table: DeltaTable, done: int) -> None:
-        """The commit that published snapshot `done` recorded that manifest's digest: a table left by another
-        archive under the same prefix (re-created, restored) must not have this one's snapshots appended."""
-        with self.errors("reading"):
-            history = table.history(50)
-        recorded = next(
-            (c.get(SHA_KEY) for c in history if str(c.get(SEQ_KEY)) == str(done) and SHA_KEY in c), None
-        )
-        if recorded != read_manifest(self.bucket, done).sha256:
+    def published_from(self, table: DeltaTable | None, archive: Archive, seqs: list[int]) -> int:
+        """How far the table is, once it is known to hold this archive: a table left under the prefix by another
+        archive (re-created, restored) is refused, never appended to. The commit that published snapshot `done`
+        recorded that manifest's digest; the table may not be ahead of the archive either."""
+        done = self.published(table)
+        if done > (seqs[-1] if seqs else 0):
             raise TableError(
-                f"delta table {self.uri} holds a snapshot {done} that is not this archive's (its manifest "
-                "digest differs): it was built from another archive; run `briefs publish --rebuild`"
+                f"delta table {self.uri} holds snapshots up to {done} but the archive's latest is "
+                f"{seqs[-1] if seqs else 'none'}: it was built from another archive; run `briefs publish --rebuild`"
             )
+        if done:
+            with self.errors("reading"):
+                history = table.history(50)
+            recorded = next(
+                (c.get(SHA_KEY) for c in history if str(c.get(SEQ_KEY)) == str(done) and SHA_KEY in c), None
+            )
+            if recorded != archive.snapshot(done).sha256:
+                raise TableError(
+                    f"delta table {self.uri} holds a snapshot {done} that is not this archive's (its manifest "
+                    "digest differs): it was built from another archive; run `briefs publish --rebuild`"
+                )
+        return done
 
     def append(self, table: DeltaTable, seq: int, data: pa.Table, run_id: str, sha256: str) -> bool:
         """One Delta commit holding snapshot `seq`'s rows, with txn version `seq`. False when another writer
@@ -266,15 +270,11 @@ def snapshot_batches(archive: Archive, seq: int) -> Iterator[pa.RecordBatch]:
     manifest that names them is verified), as record batches of the table's schema."""
     manifest = archive.manifest(seq)
     rows: list[dict] = []
-    for pack in manifest.packs:
-        for number, line in enumerate(read_pack(archive.bucket, pack, layout.snapshot_key(seq))):
-            if not line.strip():
-                continue
-            doc = decode(Version, line, f"{pack} line {number}")
-            rows.append(version_row(doc, line, seq, manifest.created_at))
-            if len(rows) >= BATCH:
-                yield pa.RecordBatch.from_pylist(rows, SCHEMA)
-                rows = []
+    for line, doc in added_versions(archive.bucket, manifest):
+        rows.append(version_row(doc, line, seq, manifest.created_at))
+        if len(rows) >= BATCH:
+            yield pa.RecordBatch.from_pylist(rows, SCHEMA)
+            rows = []
     if rows:
         yield pa.RecordBatch.from_pylist(rows, SCHEMA)
 
@@ -293,14 +293,6 @@ def _target(archive: Archive, upto: int | str | None) -> tuple[list[int], int]:
     return seqs, target
 
 
-def _check_not_ahead(table: VersionsTable, done: int, seqs: list[int]) -> None:
-    if done > seqs[-1]:
-        raise TableError(
-            f"delta table {table.uri} holds snapshots up to {done} but the archive's latest is {seqs[-1]}: "
-            "it was built from another archive; run `briefs publish --rebuild`"
-        )
-
-
 def publish(
     bucket: Bucket,
     upto: int | str | None = None,
@@ -314,18 +306,15 @@ def publish(
     seqs, target = _target(archive, upto)
     table = VersionsTable(bucket, name)
     current = table.ensure()
+    done = table.published_from(current, archive, seqs)  # checked once; then only our commits and racers'
     appended: list[int] = []
     rows = conflicts = 0
     staged: tuple[int, pa.Table] | None = None
-    while True:
-        done = table.published(current)
-        _check_not_ahead(table, done, seqs)
-        if done >= target:
-            break
+    while done < target:
         seq = done + 1
         if staged is None or staged[0] != seq:
             staged = (seq, snapshot_table(archive, seq))
-        snapshot = read_manifest(bucket, seq)
+        snapshot = archive.snapshot(seq)
         if table.append(current, seq, staged[1], snapshot.manifest.run_id, snapshot.sha256):
             appended.append(seq)
             rows += staged[1].num_rows
@@ -338,6 +327,7 @@ def publish(
                     f"delta table {table.uri}: {conflicts} commits in a row lost a race; try again"
                 )
         _refresh(table, current)
+        done = table.published(current)
     return Published(table.uri, appended, rows, current.version(), done)
 
 
@@ -372,7 +362,7 @@ def rebuild(bucket: Bucket, upto: int | str | None = None, *, name: str = TABLE)
         max_commit_retries=0,
         custom_metadata={
             SEQ_KEY: target,
-            SHA_KEY: read_manifest(bucket, target).sha256,
+            SHA_KEY: archive.snapshot(target).sha256,
             "insight_briefs_rebuild": True,
         },
     )
@@ -423,7 +413,5 @@ def lag(bucket: Bucket, name: str = TABLE) -> list[int]:
     table is a failed or pending publish, not damage to the archive."""
     table = VersionsTable(bucket, name)
     seqs = snapshot_seqs(bucket)
-    done = table.published(table.load())
-    if seqs:
-        _check_not_ahead(table, done, seqs)
+    done = table.published_from(table.load(), Archive(bucket), seqs)
     return [seq for seq in seqs if seq > done]

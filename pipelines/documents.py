@@ -250,6 +250,11 @@ class Manifest(Doc):
     extractor: Extractor
     index_deltas: list[IndexRef] = []
 
+    @property
+    def index_files(self) -> list[IndexRef]:
+        """The files its index is read from, in the order they apply: the base, then each delta."""
+        return [self.index_base, *self.index_deltas]
+
 
 class CommitReceipt(Doc):
     """``commits/{run_id}/{seq:08d}-{input}.json``, written before the manifest it names: how a retry finds
@@ -277,9 +282,8 @@ def digest(data: bytes) -> str:
 
 def decode(kind: type[T], data: bytes, key: str) -> T:
     """Parse and validate one document; anything malformed is a DamagedObject naming `key`."""
-    decoder = _DECODERS[kind]
     try:
-        return decoder.decode(data)
+        return decoder(kind).decode(data)
     except msgspec.ValidationError as exc:
         raise DamagedObject(f"{key}: not a valid {kind.__name__} ({exc})") from None
     except msgspec.DecodeError as exc:
@@ -287,7 +291,10 @@ def decode(kind: type[T], data: bytes, key: str) -> T:
 
 
 def decoder(kind: type[T]) -> msgspec.json.Decoder:
-    """The shared, ready-built decoder of a document type (for hot loops that report errors themselves)."""
+    """The shared, ready-built decoder of a document type. A module defining a document of its own calls this
+    at import (imports run one at a time), so that no two threads ever build one type's decoder together."""
+    if kind not in _DECODERS:
+        _DECODERS[kind] = _decoder(kind)
     return _DECODERS[kind]
 
 
@@ -305,7 +312,7 @@ def _decoder(kind: type[Doc]) -> msgspec.json.Decoder:
     return decoder
 
 
-_DECODERS = {
+_DECODERS: dict[type, msgspec.json.Decoder] = {
     kind: _decoder(kind)
     for kind in (
         FetchRecord,

@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 from spiders.discovery import parse_time
 
 from .archive import Archive
-from .documents import IndexEntry, Version, decode
-from .verified import read_pack, versions_of
+from .documents import IndexEntry, Version
+from .verified import added_versions, versions_of
 
 UTC_TIME = pa.timestamp("ms", tz="UTC")  # Parquet has no seconds unit: ms is what reads back
 
@@ -79,12 +79,8 @@ def changes(archive: Archive, after: int, upto: int) -> Iterator[dict]:
     its commit's pack, which the (verified) manifest names by digest."""
     for seq in (s for s in archive.seqs() if after < s <= upto):
         manifest = archive.manifest(seq)
-        for pack in manifest.packs:
-            for number, line in enumerate(read_pack(archive.bucket, pack, f"snapshot {seq}")):
-                if line.strip():
-                    yield flat_row(
-                        decode(Version, line, f"{pack} line {number}"), None, seq, manifest.created_at
-                    )
+        for _, version in added_versions(archive.bucket, manifest):
+            yield flat_row(version, None, seq, manifest.created_at)
 
 
 def flat_row(doc: Version, entry: IndexEntry | None, seq: int | None, committed_at: str | None) -> dict:

@@ -20,22 +20,19 @@ import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import layout
-from .documents import DamagedObject, Manifest, Version, decode
+from .archive import Archive, NotFound
+from .documents import DamagedObject, Manifest
 from .storage import AlreadyExists, Bucket
-from .verified import read_manifest, read_pack
-
-if TYPE_CHECKING:
-    from .archive import Archive
+from .verified import added_versions, read_manifest
 
 log = logging.getLogger(__name__)
 WACZ_VERSION = "1.1.1"
 _CHUNK = 1 << 20
 
 
-class ReplayError(RuntimeError):
+class ReplayError(NotFound):
     """A version has no capture to replay, or no snapshot to package it from; the message says which."""
 
 
@@ -139,25 +136,21 @@ def scan_warc(path: Path, key: str) -> dict[str, tuple[int, str, str]]:
 def _pages(bucket: Bucket, manifest: Manifest, records: dict[str, dict]) -> list[dict]:
     """The live versions the snapshot added (from its packs, verified) whose capture is in these WARC files."""
     pages = []
-    for pack in manifest.packs:
-        for number, line in enumerate(read_pack(bucket, pack, layout.snapshot_key(manifest.seq))):
-            if not line.strip():
-                continue
-            version = decode(Version, line, f"{pack} line {number}")
-            source = version.provenance
-            if version.status != "live" or source.warc not in records:
-                continue
-            found = records[source.warc].get(source.warc_record_id)
-            if found is None or found[0] != source.warc_offset:
-                raise DamagedObject(
-                    f"{source.warc}: no response {source.warc_record_id} at offset {source.warc_offset}, which "
-                    f"article {version.article_id} v{version.version} cites"
-                )
-            title = (version.metadata.title if version.metadata else None) or version.url
-            ts = source.fetched_at or found[2]
-            pages.append(
-                {"id": f"{version.article_id}-v{version.version}", "url": found[1], "title": title, "ts": ts}
+    for _, version in added_versions(bucket, manifest):
+        source = version.provenance
+        if version.status != "live" or source.warc not in records:
+            continue
+        found = records[source.warc].get(source.warc_record_id)
+        if found is None or found[0] != source.warc_offset:
+            raise DamagedObject(
+                f"{source.warc}: no response {source.warc_record_id} at offset {source.warc_offset}, which "
+                f"article {version.article_id} v{version.version} cites"
             )
+        title = (version.metadata.title if version.metadata else None) or version.url
+        ts = source.fetched_at or found[2]
+        pages.append(
+            {"id": f"{version.article_id}-v{version.version}", "url": found[1], "title": title, "ts": ts}
+        )
     return sorted(pages, key=lambda page: (page["ts"], page["id"]))
 
 

@@ -47,7 +47,12 @@ class StorageConfig:
     secret_key: str | None = field(default=None, repr=False)
 
     def describe(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix} at {self.endpoint_url or 'AWS'}"
+        return f"{self.uri()} at {self.endpoint_url or 'AWS'}"
+
+    def uri(self, relative: str = "") -> str:
+        """``s3://{bucket}/{prefix}/{relative}``: how other tools (Delta, Airflow Assets, aws-cli) name it."""
+        path = "/".join(part for part in (self.prefix.strip("/"), relative.strip("/")) if part)
+        return f"s3://{self.bucket}/{path}"
 
 
 def _explain(exc: Exception, config: StorageConfig, operation: str, key: str = "") -> StorageError:

@@ -135,8 +135,8 @@ def commit(context: dict, crawl_stats: dict, clean_stats: dict) -> dict:
     }
     retry = getattr(context.get("task_instance"), "try_number", 1) > 1
     if result.outcome == "created" or (result.outcome == "found" and retry):  # a failed try's commit, found
-        location = f"s3://{settings.storage.bucket}/{settings.storage.prefix}"
-        assets.emit(context, assets.SNAPSHOTS, location, assets.snapshot_extra(stats, location))
+        extra = assets.snapshot_extra(stats, settings.storage.uri())
+        assets.emit(context, assets.SNAPSHOTS, settings.storage, extra)
     return stats
 
 
@@ -150,9 +150,8 @@ def publish_table(context: dict, commit_stats: dict) -> dict:
     published = publish(_bucket(settings), upto=commit_stats["snapshot"])
     summary = {"uri": published.uri, "snapshots": published.snapshots, "rows": published.rows}
     if published.snapshots:
-        location = f"s3://{settings.storage.bucket}/{settings.storage.prefix}"
         extra = {**summary, "table_version": published.table_version, "upto": published.upto}
-        assets.emit(context, assets.VERSIONS, location, extra)
+        assets.emit(context, assets.VERSIONS, settings.storage, extra)
     return summary
 
 

@@ -70,7 +70,7 @@ def parse_manifest(data: bytes, seq: int) -> Snapshot:
         raise DamagedObject(
             f"{key}: parent digest is {manifest.parent_sha256!r} for parent {expected_parent}"
         )
-    for ref in (manifest.index_base, *manifest.index_deltas):
+    for ref in manifest.index_files:
         if ref.key != layout.index_key(ref.sha256):
             raise DamagedObject(f"{key}: index key {ref.key} does not match its digest")
     return Snapshot(manifest, digest(data))
@@ -141,7 +141,7 @@ _ENTRIES = decoder(IndexEntry)
 def read_index(bucket: Bucket, manifest: Manifest) -> Index:
     """A snapshot's index: its base with its deltas applied in order, each file checked against the digest and
     line count the manifest recorded, and the result against the manifest's article count."""
-    refs = [manifest.index_base, *manifest.index_deltas]
+    refs = manifest.index_files
     where = layout.snapshot_key(manifest.seq)
     if len(refs) == 1:
         parts = [_index_file(bucket, refs[0], where)]
@@ -221,6 +221,16 @@ def read_pack(bucket: Bucket, key: str, referrer: str) -> list[bytes]:
     if layout.pack_key(digest(data)) != key:
         raise DamagedObject(f"{key}: digest {digest(data)[:12]}… is not the one its key names")
     return gunzip(data, key).split(b"\n")
+
+
+def added_versions(bucket: Bucket, manifest: Manifest) -> Iterator[tuple[bytes, Version]]:
+    """The versions a snapshot added, from its packs in order (each pack checked against the digest its key
+    names; the manifest that names them was verified): each version's JSON line, whose digest names its object,
+    and the document."""
+    for pack in manifest.packs:
+        for number, line in enumerate(read_pack(bucket, pack, layout.snapshot_key(manifest.seq))):
+            if line.strip():
+                yield line, decode(Version, line, f"{pack} line {number}")
 
 
 def versions_of(bucket: Bucket, entries: Iterable[IndexEntry], pool) -> Iterator[tuple[IndexEntry, Version]]:

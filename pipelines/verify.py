@@ -238,7 +238,7 @@ def references(
     refs = References()
     refs.manifests = {seq: snap.manifest for seq, snap in checker.manifests(seqs, everything=True).items()}
     for manifest in refs.manifests.values():
-        refs.indexes.update(ref.key for ref in (manifest.index_base, *manifest.index_deltas))
+        refs.indexes.update(ref.key for ref in manifest.index_files)
         refs.packs.update(manifest.packs)
         refs.warc.update(manifest.warc)
     for pack in sorted(refs.packs):
@@ -246,7 +246,7 @@ def references(
     checker.version_objects(refs, sorted(refs.versions))
     seen_indexes: set[tuple] = set()
     for manifest in refs.manifests.values():
-        files = tuple(ref.key for ref in (manifest.index_base, *manifest.index_deltas))
+        files = tuple(ref.key for ref in manifest.index_files)
         if (*files, manifest.counts.articles) in seen_indexes:  # quiet nights reuse their parent's files
             continue
         seen_indexes.add((*files, manifest.counts.articles))

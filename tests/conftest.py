@@ -121,6 +121,17 @@ class ArchiveRig:
     sim: Simulator
     run: object  # run(run_id, **crawl job fields) -> run_once's summary
 
+    def four_snapshots(self):
+        """Snapshots 1-4 of the English briefs: a reconcile; a day with two new, two edited, one renamed and one
+        removed brief (the nightly run sees the edits and the rename, the next reconcile the removal); a quiet
+        nightly run. Returns the simulator's record of that day's changes (the ground truth)."""
+        self.run("first", mode="reconcile", editions="en")
+        change = self.sim.site.advance(hours=24, new=2, edited=2, renamed=1, removed=1)
+        self.run("second", mode="nightly", editions="en")
+        self.run("third", mode="reconcile", editions="en")
+        self.run("fourth", mode="nightly", editions="en")
+        return change
+
 
 @pytest.fixture(scope="session")
 def simulated_archive(seaweed, tmp_path_factory):

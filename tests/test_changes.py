@@ -4,7 +4,6 @@ report, hostile titles, and the HTML in a real (headless) Chromium."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import shutil
@@ -21,8 +20,6 @@ from pipelines.changes import ChangeReport, body_ops, build_report, publish_repo
 from pipelines.cli import app
 from pipelines.documents import DamagedObject
 from pipelines.report_html import render, render_html
-from pipelines.run import run_once
-from spiders.runner import CrawlJob
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -37,36 +34,20 @@ HOSTILE = "<script>alert('x')</script> "
 
 
 @pytest.fixture(scope="module")
-def archive_env(seaweed, tmp_path_factory):
-    """Snapshots: 1 a reconcile; 2 a day with two edits, two new briefs and a rename; 3 the removal (reconcile);
-    4 a quiet night; 5 the first edited brief edited again, its title now carrying a <script> tag."""
-    from infra.simulator import Simulator, Site
-    from pipelines.settings import Settings
-    from pipelines.storage import Bucket
-
-    env = seaweed.env(bucket="changes-tests")
-    bucket = Bucket(Settings.from_env(env).storage)
-    bucket.ensure_bucket()
-    tmp = tmp_path_factory.mktemp("changes")
-    with Simulator(Site(posts=200)) as sim:
-
-        def run(run_id: str, **kwargs):
-            job = CrawlJob(out=tmp, site=sim.base, polite=False, **kwargs)
-            return run_once(bucket, run_id, job, tmp / run_id, logging.getLogger("test"))
-
-        run("first", mode="reconcile", editions="en")
-        change = sim.site.advance(hours=24, new=2, edited=2, renamed=1, removed=1)
-        run("second", mode="nightly", editions="en")
-        run("third", mode="reconcile", editions="en")
-        run("fourth", mode="nightly", editions="en")
+def archive_env(simulated_archive):
+    """Snapshots 1-4 (``four_snapshots``), then 5: the first edited brief edited again, its title now carrying a
+    <script> tag."""
+    with simulated_archive("changes-tests", posts=200) as rig:
+        sim = rig.sim
+        change = rig.four_snapshots()
         sim.site.advance(hours=24, new=0, edited=0, renamed=0, removed=0)
         with sim.site.lock:
             post = sim.site.posts[change.edited[0]]
             post.revision += 1
             post.title = HOSTILE + post.title
             post.modified = sim.site.now - timedelta(hours=2)
-        run("fifth", mode="nightly", editions="en")
-        yield env, change, sim, bucket
+        rig.run("fifth", mode="nightly", editions="en")
+        yield rig.env, change, sim, rig.bucket
 
 
 @pytest.fixture

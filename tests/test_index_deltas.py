@@ -8,53 +8,31 @@ import hashlib
 from datetime import timedelta
 
 import pytest
+from observations import observed
 
 from pipelines import commit as commit_module
 from pipelines import gc, layout
 from pipelines.archive import Archive
 from pipelines.commit import commit_run
-from pipelines.documents import CleanedRecord, DamagedObject, Extractor, Metadata
+from pipelines.documents import DamagedObject
 from pipelines.verified import read_index, read_manifest
 from pipelines.verify import verify
 
-EXTRACTOR = Extractor(name="trafilatura", version="x", rules="1")
-
-
-def page(post_id: int, text: str, fetched_at: str) -> CleanedRecord:
-    metadata = Metadata(
-        title=f"Title {post_id}",
-        authors=["A"],
-        published="2026-01-01T00:00:00Z",
-        modified=fetched_at,
-        section="news",
-        tags=[],
-        countries=[],
-        language="en",
-        canonical_url=None,
-        translations={},
-    )
-    return CleanedRecord(
-        post_id=post_id,
-        edition="en",
-        url=f"https://example.org/news/p{post_id}/",
-        status="fetched",
-        fetched_at=fetched_at,
-        text=text,
-        metadata=metadata,
-        fingerprint=hashlib.sha256(text.encode()).hexdigest(),
-        extractor=EXTRACTOR,
-    )
-
 
 def archive_of(bucket, articles: int = 100) -> Archive:
-    records = [page(i, f"text of {i}", "2026-11-01T00:00:00Z") for i in range(1, articles + 1)]
+    records = [
+        observed(i, f"text of {i}", "2026-11-01T00:00:00Z", "2026-11-01T00:00:00Z")
+        for i in range(1, articles + 1)
+    ]
     commit_run(bucket, "base", records, {"mode": "reconcile"})
     return Archive(bucket)
 
 
 def edit(bucket, run_id: str, ids: list[int], day: int):
     when = f"2026-11-{day:02d}T00:00:00Z"
-    return commit_run(bucket, run_id, [page(i, f"text of {i}, edited on day {day}", when) for i in ids], {})
+    return commit_run(
+        bucket, run_id, [observed(i, f"text of {i}, edited on day {day}", when, when) for i in ids], {}
+    )
 
 
 def test_a_nightly_run_writes_a_delta_of_what_it_changed(bucket):
@@ -130,11 +108,7 @@ def test_gc_keeps_every_index_file_a_snapshot_names(bucket):
     archive_of(bucket)
     edit(bucket, "n2", [5], day=2)
     edit(bucket, "n3", [6], day=3)
-    named = {
-        r.key
-        for s in (1, 2, 3)
-        for r in (lambda m: [m.index_base, *m.index_deltas])(read_manifest(bucket, s).manifest)
-    }
+    named = {r.key for s in (1, 2, 3) for r in read_manifest(bucket, s).manifest.index_files}
     assert len(named) == 3
     found = gc.collect(bucket, grace=timedelta(0))
     assert not {c.key for c in found.candidates} & named

@@ -19,14 +19,9 @@ from pipelines.verified import read_index, read_manifest
 
 @pytest.fixture(scope="module")
 def archive_env(simulated_archive):
-    """Built once for the module: a reconcile of the English briefs; a day with two edits, one rename and one
-    removal (a nightly run sees the edits and the rename, the next reconcile the removal); a quiet nightly run."""
+    """Built once for the module: ``four_snapshots``."""
     with simulated_archive("reader-tests", posts=200) as rig:
-        rig.run("first", mode="reconcile", editions="en")
-        change = rig.sim.site.advance(hours=24, new=2, edited=2, renamed=1, removed=1)
-        rig.run("second", mode="nightly", editions="en")
-        rig.run("third", mode="reconcile", editions="en")
-        rig.run("fourth", mode="nightly", editions="en")
+        change = rig.four_snapshots()
         yield rig.env, change, rig.sim, rig.bucket
 
 

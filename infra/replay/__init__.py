@@ -22,8 +22,9 @@ SYNC_HINT = f"uv sync --locked --project {PROJECT}"
 _LOOPBACK = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1 and ::1 as /proc/net/tcp* spell them
 
 
-class PywbError(RuntimeError):
-    """pywb is missing, or did not do what it was asked; the message says what to run."""
+class PywbError(OSError):
+    """pywb is missing, or its process did not do what it was asked; the message says what to run. An OSError,
+    like any failed program: callers (and `briefs`) treat it as one."""
 
 
 def _pywb(*args: str) -> list[str]:
