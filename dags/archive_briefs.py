@@ -1,9 +1,11 @@
 """The site's briefs (InSight Crime by default): the nightly archiving DAG and the weekly reconciliation DAG.
 
 Wiring only: what each task does is in ``pipelines.tasks``. Nothing heavy is imported at parse time.
-crawl -> clean -> commit -> verify -> report, and from the commit the derived products: the versions table
-(Delta Lake), the change report, the WACZ of the run's captures. The commit announces each snapshot on the
-``insight_briefs_snapshots`` Asset alias; the table publish on ``insight_briefs_versions``.
+crawl -> clean -> commit -> verify -> report -> tidy_staging, and from the commit the derived products: the
+versions table (Delta Lake), the change report, the WACZ of the run's captures. The commit announces each snapshot
+on the ``insight_briefs_snapshots`` Asset alias; the table publish on ``insight_briefs_versions``; the report,
+which runs whatever became of the run, its summary on ``insight_briefs_runs``. ``tidy_staging`` deletes the run's
+staging once the snapshot verified against it. A failed task posts to the alert webhook (``pipelines.alerts``).
 Backfills: Trigger -> Backfill in the UI, ``POST /api/v2/backfills`` or ``airflow backfill create``; each logical
 date archives the briefs published or modified in that day's data interval.
 """
@@ -15,9 +17,10 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-from pipelines import tasks
+from pipelines import alerts, tasks
 from pipelines.assets import SNAPSHOTS, VERSIONS
 from pipelines.settings import profile_from_env
+from pipelines.summary import RUNS
 
 PROFILE = profile_from_env()  # which site: BRIEFS_PROFILE (default insightcrime); its editions fill the form
 
@@ -30,7 +33,7 @@ DEFAULTS = {
     "retry_delay": timedelta(seconds=int(os.environ.get("BRIEFS_RETRY_DELAY_SECONDS", "60"))),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
-    "on_failure_callback": tasks.on_failure,
+    "on_failure_callback": alerts.on_failure,
 }
 PARAMS = {
     "editions": Param(
@@ -106,9 +109,15 @@ def build(dag_id: str, cron: str, reconcile: bool, description: str):
         def verify(crawl_stats: dict, clean_stats: dict, commit_stats: dict) -> dict:
             return tasks.verify(get_current_context(), crawl_stats, clean_stats, commit_stats)
 
+        # Runs whatever became of the run (it reads its inputs from XCom): a failed run has a summary too.
+        @task(execution_timeout=timedelta(minutes=10), trigger_rule="all_done", outlets=[RUNS])
+        def report() -> dict:
+            return tasks.report(get_current_context())
+
+        # A leaf after verify: a failed verify leaves it upstream_failed, so the run fails though report ran.
         @task(execution_timeout=timedelta(minutes=10))
-        def report(crawl_stats: dict, clean_stats: dict, commit_stats: dict, verdict: dict) -> dict:
-            return tasks.report(get_current_context(), crawl_stats, clean_stats, commit_stats)
+        def tidy_staging(commit_stats: dict) -> dict:
+            return tasks.tidy_staging(get_current_context(), commit_stats)
 
         @task(execution_timeout=timedelta(minutes=30), outlets=[VERSIONS])
         def publish_table(commit_stats: dict) -> dict:
@@ -125,7 +134,10 @@ def build(dag_id: str, cron: str, reconcile: bool, description: str):
         crawled = crawl()
         cleaned = clean(crawled)
         committed = commit(crawled, cleaned)
-        report(crawled, cleaned, committed, verify(crawled, cleaned, committed))
+        verdict = verify(crawled, cleaned, committed)
+        summary = report()
+        [crawled, cleaned, committed, verdict] >> summary
+        [verdict, summary] >> tidy_staging(committed)
         # Derived from the snapshot, each on its own: a failure retries alone and never blocks or alters it.
         publish_table(committed)
         report_changes(committed)

@@ -54,7 +54,10 @@ SCHEMA = pa.schema(
 STATS_COLUMNS = (
     "article_id post_id edition version status published modified language committed_in committed_at"
 )
-CONFIGURATION = {"delta.dataSkippingStatsColumns": ",".join(STATS_COLUMNS.split())}
+CONFIGURATION = {  # expired-log cleanup off: a checkpoint must never cut the table's time travel short
+    "delta.dataSkippingStatsColumns": ",".join(STATS_COLUMNS.split()),
+    "delta.enableExpiredLogCleanup": "false",
+}
 BATCH = 500
 MAX_CONFLICTS = 8
 SEQ_KEY, SHA_KEY = "insight_briefs_snapshot", "insight_briefs_manifest_sha256"  # in each commit's metadata

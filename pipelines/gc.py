@@ -1,11 +1,15 @@
 """``briefs gc``: remove what no snapshot references, once it is older than a grace period.
 
-What goes: objects of crashed or lost commits (versions, packs, indexes, receipts of lost races), WARC files of
-runs that never committed, staging (``runs/``) of runs committed more than the grace period ago or abandoned
-that long ago, and leftover store probes. What never goes: manifests, anything a snapshot references (read from
-every manifest and pack, verified: gc refuses to run on a damaged archive), receipts of committed snapshots, and
-anything younger than the grace period, which an in-flight commit could still reference (a commit rewrites the
-content-addressed objects it reuses, which makes them young again). Each deletion re-reads the object's age first.
+What goes: objects of crashed or lost commits (versions, packs, indexes, receipts of lost races), WARC files no
+snapshot references, run staging (``runs/``) and leftover store probes. A run's staging and WARC files are judged
+as a whole: they go once the run has been quiet for the grace period (its newest staging or WARC object is that
+old) and, for a run that committed, its last snapshot is that old too; a running or retried run, which keeps
+writing, is never touched. What never goes: manifests, anything a snapshot references (read from every manifest
+and pack, verified: gc refuses to run on a damaged archive), receipts of committed snapshots, and anything younger
+than the grace period, which an in-flight commit could still reference (a commit rewrites the content-addressed
+objects it reuses, which makes them young again). Each deletion re-reads the object's age first. The DAG's
+``tidy_staging`` task removes a run's staging earlier, as soon as its snapshot verified against it
+(``pipelines.housekeeping``).
 """
 
 from __future__ import annotations
@@ -19,19 +23,19 @@ from datetime import UTC, datetime, timedelta
 from . import layout
 from .archive import parse_when
 from .documents import DamagedObject
+from .settings import DEFAULT_GC_GRACE, parse_duration
 from .storage import Bucket
 from .verify import Report, references
 
-DEFAULT_GRACE = timedelta(days=7)
+DEFAULT_GRACE = DEFAULT_GC_GRACE
+_STAGED = re.compile(
+    r"runs/(.+?)/(crawl/[^/]+|[^/]+)"
+)  # runs/{run_id}/crawl/records.jsonl, .../cleaned.jsonl.gz
 
 
 def parse_grace(text: str) -> timedelta:
     """``7d``, ``12h``, ``30m`` or ``0`` (tests and drills)."""
-    match = re.fullmatch(r"([0-9]+)([dhms]?)", text.strip(), re.ASCII)
-    if not match:
-        raise ValueError(f"not a grace period: {text!r} (use 7d, 12h, 30m or 0)")
-    unit = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds", "": "seconds"}[match.group(2)]
-    return timedelta(**{unit: int(match.group(1))})
+    return parse_duration(text, "the grace period")
 
 
 @dataclass
@@ -73,10 +77,29 @@ def _runs_with_snapshots(manifests) -> dict[str, datetime]:
     return runs
 
 
-def _run_of(key: str, runs: dict[str, datetime]) -> str | None:
-    """The committed run whose staging `key` is (run ids may contain slashes: ``dag_id/run_id``)."""
+def run_of(key: str, runs: dict[str, datetime] | None = None) -> str | None:
+    """The run whose staging or WARC object `key` is: a committed run in `runs` when one matches (run ids may
+    contain slashes: ``dag_id/run_id``), else the run the key's shape names; None for other keys."""
+    if not key.startswith(("runs/", "warc/")):
+        return None
     parts = key.split("/")[1:-1]
-    return next((run for n in range(1, len(parts) + 1) if (run := "/".join(parts[:n])) in runs), None)
+    known = next(
+        (run for n in range(1, len(parts) + 1) if (run := "/".join(parts[:n])) in (runs or {})), None
+    )
+    if known is not None or key.startswith("warc/"):
+        return known or "/".join(parts) or None
+    match = _STAGED.fullmatch(key)
+    return match.group(1) if match else None
+
+
+def _last_activity(objects: list[dict], runs: dict[str, datetime]) -> dict[str, datetime]:
+    """run id -> when its newest staging or WARC object was written (a running run keeps this young)."""
+    activity: dict[str, datetime] = {}
+    for obj in objects:
+        run = run_of(obj["key"], runs)
+        if run is not None:
+            activity[run] = max(obj["last_modified"], activity.get(run, obj["last_modified"]))
+    return activity
 
 
 def _receipt_is_live(key: str, manifests) -> bool:
@@ -103,21 +126,29 @@ def collect(bucket: Bucket, grace: timedelta = DEFAULT_GRACE, now: datetime | No
         )
     keep = refs.keys()
     runs = _runs_with_snapshots(refs.manifests)
+    objects = list(bucket.list(""))
+    activity = _last_activity(objects, runs)
     result = Collection()
-    for obj in bucket.list(""):
-        key, age = obj["key"], now - obj["last_modified"]
-        why = _why(key, keep, runs, refs.manifests, now, grace)
+    for obj in objects:
+        key = obj["key"]
+        why = _why(key, keep, runs, refs.manifests)
         if why is None:
             continue
-        if age < grace:
+        run = run_of(key, runs)
+        young = [
+            obj["last_modified"],
+            activity.get(run, obj["last_modified"]),
+            runs.get(run, obj["last_modified"]),
+        ]
+        if any(now - when < grace for when in young):  # the object, its run's last write, its run's snapshot
             result.kept_young += 1
             continue
         result.candidates.append(Candidate(key, obj["size"], why))
     return result
 
 
-def _why(key: str, keep: set[str], runs, manifests, now: datetime, grace: timedelta) -> str | None:
-    """Why `key` may go (None: it stays)."""
+def _why(key: str, keep: set[str], runs, manifests) -> str | None:
+    """Why `key` may go, age aside (None: it stays)."""
     if key in keep or layout.snapshot_seq(key) is not None or layout.is_derived(key):
         return None
     if key.startswith(("articles/", "packs/", "indexes/")):
@@ -129,10 +160,8 @@ def _why(key: str, keep: set[str], runs, manifests, now: datetime, grace: timede
     if key.startswith("probes/"):
         return "leftover store probe"
     if key.startswith("runs/"):
-        run_id = _run_of(key, runs)
-        if run_id is None:
-            return "staging of a run that never committed"
-        return "staging of a committed run" if now - runs[run_id] >= grace else None
+        committed = run_of(key, runs) in runs
+        return "staging of a committed run" if committed else "staging of a run that never committed"
     return None  # not ours: never touched
 
 

@@ -8,11 +8,14 @@ Where the settings come from, in order:
    ``AWS_ENDPOINT_URL_S3``), ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``; and
    ``BRIEFS_PROFILE`` (the site profile, ``spiders/sites/<name>.py``), ``BRIEFS_SITE`` (its base URL, default the
    profile's), ``BRIEFS_POLITE``, ``BRIEFS_OVERLAP_MINUTES``, ``BRIEFS_MAX_EMPTY_RATE``,
-   ``BRIEFS_MAX_LEAK_RATE``, ``BRIEFS_MIN_BODY_RATIO``, ``BRIEFS_MIN_DISCOVERY_RATIO``, ``BRIEFS_ALERT_WEBHOOK``.
+   ``BRIEFS_MAX_LEAK_RATE``, ``BRIEFS_MIN_BODY_RATIO``, ``BRIEFS_MIN_DISCOVERY_RATIO``, ``BRIEFS_ALERT_WEBHOOK``,
+   ``BRIEFS_ALERT_SUCCESS`` (post each passed run's summary too), ``BRIEFS_GC_GRACE`` (``7d``, ``12h``, ``0``).
 3. In an Airflow task (``Settings.for_airflow_task()``): storage from the connection ``briefs_s3`` when it exists
    (type aws; login/password = access key/secret; extra: ``bucket``, ``prefix``, ``endpoint_url``,
-   ``region_name``), and each other setting from the Variable ``briefs_<name>`` before ``BRIEFS_<NAME>``.
-4. Defaults (the InSight Crime profile and its live site and prefix, polite crawling, a 60-minute overlap, the gate's usual thresholds, no webhook).
+   ``region_name``), and each other setting from the Variable ``briefs_<name>`` before ``BRIEFS_<NAME>``. The
+   alert webhook comes first from the connection ``briefs_alerts`` (type http, see ``AlertTarget``).
+4. Defaults (the InSight Crime profile and its live site and prefix, polite crawling, a 60-minute overlap, the
+   gate's usual thresholds, no webhook, no success summaries, a 7-day gc grace period).
 
 Storage settings are taken as a whole from one source, never assembled from several: from the env file if it
 sets any storage variable, else from the environment (or the Airflow connection). A bucket-only setup is AWS
@@ -27,13 +30,16 @@ the standard library, so DAG files and task bodies can use it at parse time.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from spiders.sites import DEFAULT_PROFILE, SiteProfile, UnknownProfile, load_profile
 
@@ -43,6 +49,9 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STACK_DIR = REPO_ROOT / ".stack"
 CONNECTION_ID = "briefs_s3"
+GC_CONNECTION_ID = "briefs_s3_gc"  # optional: gc's credentials (infra/production/iam-policy-gc.json)
+ALERTS_CONNECTION_ID = "briefs_alerts"
+DEFAULT_GC_GRACE = timedelta(days=7)
 DEFAULT_REGION = "us-east-1"
 # Any of these (non-empty) means storage is configured; AWS_DEFAULT_REGION alone is often machine-wide, not a choice.
 STORAGE_VARIABLES = (
@@ -119,6 +128,8 @@ class Settings:
     overlap_minutes: int = 60
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     alert_webhook: str | None = field(default=None, repr=False)
+    alert_success: bool = False  # also post the summary of every run that passed (failures are always posted)
+    gc_grace: timedelta = DEFAULT_GC_GRACE  # what gc (and the maintenance DAG) keeps however unreferenced
     source: str = "environment"  # where the storage settings came from, for humans
     local_stack: bool = False  # the storage is the local stack's, because nothing was configured
 
@@ -146,23 +157,108 @@ class Settings:
         return _build(storage, source, fallback, lookup)
 
     @classmethod
-    def for_airflow_task(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Inside an Airflow task: storage from the connection ``briefs_s3`` if it exists, else as `from_env`;
-        each other setting from the Variable ``briefs_<name>``, else ``BRIEFS_<NAME>``, else its default."""
+    def for_airflow_task(
+        cls, env: Mapping[str, str] | None = None, connection_id: str = CONNECTION_ID
+    ) -> Settings:
+        """Inside an Airflow task: storage from the connection `connection_id` (else ``briefs_s3``) if it exists,
+        else as `from_env`; each other setting from the Variable ``briefs_<name>``, else ``BRIEFS_<NAME>``, else
+        its default. (gc asks for ``briefs_s3_gc``: the credentials allowed to delete.)"""
         ambient = dict(os.environ if env is None else env)
-        connection = _airflow_connection()
+        connection = _airflow_connection(connection_id)
+        if connection is None and connection_id != CONNECTION_ID:
+            connection_id, connection = CONNECTION_ID, _airflow_connection()
         if connection is not None:
-            storage = _storage_from_connection(connection)
-            source, fallback = f"Airflow connection {CONNECTION_ID}", False
+            storage = _storage_from_connection(connection, connection_id)
+            source, fallback = f"Airflow connection {connection_id}", False
         else:
             storage, source, fallback = _storage_from_env(ambient, {}, None, True)
         return _build(storage, source, fallback, _airflow_lookup(ambient))
 
 
-def alert_webhook_for_airflow_task(env: Mapping[str, str] | None = None) -> str | None:
-    """Only the failure webhook (Variable ``briefs_alert_webhook``, else ``BRIEFS_ALERT_WEBHOOK``): an alert must
-    not depend on the storage settings, which may be what failed."""
-    return _webhook(_airflow_lookup(dict(os.environ if env is None else env)))
+@dataclass(frozen=True)
+class AlertTarget:
+    """Where alerts go: a URL without credentials, plus the headers that carry them (basic auth from the URL's
+    user info or the connection's login/password, and any extra headers). Nothing of it is ever logged or posted;
+    ``where`` (scheme, host and port) is what log lines name."""
+
+    url: str = field(repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    success: bool = False  # post passed runs' summaries too
+
+    @property
+    def where(self) -> str:
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+
+    def secrets(self) -> list[str]:
+        """What must never appear in a payload or a log line: the header values (credentials, tokens), the
+        decoded basic-auth pair, the URL's query and path."""
+        parts = urlsplit(self.url)
+        found = [*self.headers.values(), parts.query, parts.path.strip("/")]
+        for value in self.headers.values():
+            if value.startswith("Basic "):
+                found += base64.b64decode(value[6:]).decode(errors="replace").split(":", 1)
+        found += [v for pair in parts.query.split("&") for v in pair.split("=", 1)[1:]]
+        return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+
+    @classmethod
+    def from_url(
+        cls, url: str, headers: Mapping[str, str] | None = None, success: bool = False
+    ) -> AlertTarget:
+        """User info in the URL becomes a basic-auth header (urllib would not send it)."""
+        parts = urlsplit(url)
+        headers = dict(headers or {})
+        if parts.username is not None:
+            headers["Authorization"] = _basic(unquote(parts.username), unquote(parts.password or ""))
+            netloc = parts.netloc.rpartition("@")[2]
+            url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        return cls(url=url, headers=headers, success=success)
+
+
+def alert_target_for_airflow_task(env: Mapping[str, str] | None = None) -> AlertTarget | None:
+    """Only the alert settings, not the storage ones (which may be what failed): the connection
+    ``briefs_alerts`` (type http: host, or a whole URL in host; schema, port; extra ``endpoint`` and
+    ``headers``; login/password as basic auth), else the Variable ``briefs_alert_webhook``, else
+    ``BRIEFS_ALERT_WEBHOOK``. ``briefs_alert_success`` / ``BRIEFS_ALERT_SUCCESS`` turn on success summaries."""
+    lookup = _airflow_lookup(dict(os.environ if env is None else env))
+    value, label = lookup("alert_success")
+    success = _bool(value.strip(), label) if value and value.strip() else False
+    connection = _airflow_connection(ALERTS_CONNECTION_ID)
+    if connection is not None:
+        return _alert_from_connection(connection, success)
+    url = _webhook(lookup)
+    return AlertTarget.from_url(url, success=success) if url else None
+
+
+def _alert_from_connection(connection, success: bool) -> AlertTarget:
+    extra = connection.extra_dejson or {}
+    host = (connection.host or "").strip()
+    where = f"the Airflow connection {ALERTS_CONNECTION_ID}"
+    if "://" in host:
+        base = host
+    else:
+        port = f":{connection.port}" if connection.port else ""
+        base = f"{connection.schema or 'https'}://{host}{port}"
+    endpoint = str(extra.get("endpoint") or "").lstrip("/")
+    url = _url(f"{base.rstrip('/')}/{endpoint}" if endpoint else base, f"host of {where}", secret=True)
+    headers = {str(k): str(v) for k, v in (extra.get("headers") or {}).items()}
+    target = AlertTarget.from_url(url, headers, success)
+    if connection.login or connection.password:
+        target.headers["Authorization"] = _basic(connection.login or "", connection.password or "")
+    return target
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def parse_duration(text: str, label: str = "duration") -> timedelta:
+    """``7d``, ``12h``, ``30m``, ``45s`` or ``0`` (tests and drills)."""
+    match = re.fullmatch(r"([0-9]+)([dhms]?)", text.strip(), re.ASCII)
+    if not match:
+        raise SettingsError(f"{label} must be a duration such as 7d, 12h, 30m or 0, not {text[:40]!r}")
+    unit = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds", "": "seconds"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
 
 
 def _airflow_lookup(ambient: Mapping[str, str]) -> Callable[[str], tuple[str | None, str]]:
@@ -226,13 +322,13 @@ def storage_from_variables(values: Mapping[str, str], where: str = "the environm
     )
 
 
-def _airflow_connection():
-    """The connection ``briefs_s3``, or None when it is not defined (any other failure propagates)."""
+def _airflow_connection(conn_id: str = CONNECTION_ID):
+    """The connection `conn_id`, or None when it is not defined (any other failure propagates)."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException, AirflowRuntimeError, ErrorType
 
     try:
-        return BaseHook.get_connection(CONNECTION_ID)
+        return BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         return None
     except AirflowRuntimeError as exc:  # Connection.get turns this one into AirflowNotFoundException already
@@ -241,11 +337,11 @@ def _airflow_connection():
         raise
 
 
-def _storage_from_connection(connection) -> StorageConfig:
+def _storage_from_connection(connection, connection_id: str = CONNECTION_ID) -> StorageConfig:
     from pipelines.storage import StorageConfig, StorageError
 
     extra = connection.extra_dejson or {}
-    where = f"the Airflow connection {CONNECTION_ID}"
+    where = f"the Airflow connection {connection_id}"
     if not extra.get("bucket"):
         raise StorageError(f'no bucket configured in {where}: add "bucket" to its extra')
     return StorageConfig(
@@ -283,6 +379,8 @@ def _build(
             min_discovery_ratio=get("min_discovery_ratio", _rate, QualityThresholds.min_discovery_ratio),
         ),
         alert_webhook=_webhook(lookup),
+        alert_success=get("alert_success", _bool, False),
+        gc_grace=get("gc_grace", parse_duration, DEFAULT_GC_GRACE),
         source=source,
         local_stack=fallback,
     )

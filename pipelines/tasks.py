@@ -11,7 +11,6 @@ import logging
 import re
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -93,14 +92,18 @@ def crawl(context: dict, reconcile_dag: bool = False) -> dict:
 
 
 def clean(context: dict) -> dict:
+    """Clean the staged crawl; the stats count failed observations by reason for the run summary."""
     from pipelines.run import stage_clean, stage_reclean
+    from pipelines.summary import failures_by_reason
 
     settings = task_settings()
     bucket, name, params = _bucket(settings), run_name(context), context["params"]
     with tempfile.TemporaryDirectory(prefix="briefs-clean-") as tmp:
         if params.get("reclean_only"):
-            return stage_reclean(bucket, name, Path(tmp), settings.site_profile, params.get("max_items"))
-        return stage_clean(bucket, name, Path(tmp), settings.site_profile)
+            stats = stage_reclean(bucket, name, Path(tmp), settings.site_profile, params.get("max_items"))
+        else:
+            stats = stage_clean(bucket, name, Path(tmp), settings.site_profile)
+        return {**stats, "failed_by_reason": failures_by_reason(Path(tmp) / "cleaned.jsonl.gz")}
 
 
 def commit(context: dict, crawl_stats: dict, clean_stats: dict) -> dict:
@@ -198,13 +201,14 @@ def verify(context: dict, crawl_stats: dict, clean_stats: dict, commit_stats: di
 
     settings = task_settings()
     bucket = _bucket(settings)
+    ti = context["task_instance"]
     integrity = check_integrity(bucket, at=commit_stats.get("snapshot"))
     for problem in integrity.problems:
         log.error("integrity: %s", problem)
     if not integrity.ok:
-        raise AirflowFailException(
-            f"snapshot {commit_stats.get('snapshot')} does not verify: {integrity.summary()}"
-        )
+        problem = f"snapshot {commit_stats.get('snapshot')} does not verify: {integrity.summary()}"
+        ti.xcom_push("verdict", {"passed": False, "problems": [problem]})  # for the run summary
+        raise AirflowFailException(problem)
     start, end = _interval(context)
     past = quality.history(bucket, commit_stats.get("snapshot"), crawl_stats.get("mode"), end - start)
     problems = quality.quality_problems(
@@ -213,50 +217,63 @@ def verify(context: dict, crawl_stats: dict, clean_stats: dict, commit_stats: di
     problems += quality.discovery_problems(crawl_stats, past.candidates, settings.quality)
     for problem in problems:
         log.error("quality gate: %s", problem)
+    verdict = {"passed": not problems, "problems": problems, "integrity": integrity.summary()}
+    ti.xcom_push("verdict", verdict)
     if problems:
         raise AirflowFailException("quality gate failed: " + "; ".join(problems))
-    return {"passed": True, "integrity": integrity.summary(), "recent_mean_chars": past.mean_chars}
+    return {**verdict, "recent_mean_chars": past.mean_chars}
 
 
-def report(context: dict, crawl_stats: dict, clean_stats: dict, commit_stats: dict) -> dict:
-    from pipelines import layout
+def report(context: dict) -> dict:
+    """The run's summary, whatever became of the run (trigger rule ``all_done``): an Asset event on
+    ``insight_briefs_runs`` (the UI), ``runs/{run}/report.json``, the metrics, and the webhook if success
+    summaries are on. Reads its inputs from XCom, any of which may be missing when a task failed."""
+    from pipelines import alerts, layout, metrics, summary
     from pipelines.clean import extractor
 
+    ti = context["task_instance"]
+    crawl_stats, clean_stats, commit_stats = (ti.xcom_pull(task_ids=t) for t in ("crawl", "clean", "commit"))
+    verdict = ti.xcom_pull(task_ids="verify", key="verdict")
     settings = task_settings()
-    started = crawl_stats.get("started_at")
-    summary = {
+    started = (crawl_stats or {}).get("started_at")
+    run = {
         "dag_id": context["dag"].dag_id,
         "run_id": context["run_id"],
         "window": [str(v) for v in _interval(context)],
+        "mode": (crawl_stats or {}).get("mode"),
+        "duration_s": round(time.time() - started, 1) if started else None,
+    }
+    flat = summary.build(run, crawl_stats, clean_stats, commit_stats, verdict)
+    log.info("run summary: %s", json.dumps(flat, sort_keys=True))
+    detail = {
+        **flat,
         "crawl": crawl_stats,
         "clean": clean_stats,
         "commit": commit_stats,
+        "verify": verdict,
         "extractor": extractor(settings.site_profile),
-        "duration_s": round(time.time() - started, 1) if started else None,
         "reported_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    _bucket(settings).put_json(layout.run_key(run_name(context), "report.json"), summary)
-    log.info("run summary: %s", json.dumps(summary, sort_keys=True))
-    return summary
+    from pipelines.storage import StorageError
 
-
-def on_failure(context: dict) -> None:
-    """Log the failure and post it to the webhook (Variable ``briefs_alert_webhook`` or env), if one is set."""
-    ti = context.get("task_instance")
-    message = {
-        "text": f"insight-briefs: {context['dag'].dag_id} / {getattr(ti, 'task_id', '?')} failed for run "
-        f"{context.get('run_id')}: {str(context.get('exception'))[:500]}",
-    }
-    log.error(message["text"])
-    from pipelines.settings import alert_webhook_for_airflow_task
-
-    url = alert_webhook_for_airflow_task()
-    if not url:
-        return
-    request = urllib.request.Request(
-        url, data=json.dumps(message).encode(), method="POST", headers={"Content-Type": "application/json"}
-    )
     try:
-        urllib.request.urlopen(request, timeout=10).close()
-    except OSError as exc:  # an alert that cannot be sent must not hide the original failure
-        log.warning("could not post the failure to the webhook: %s", exc)
+        _bucket(settings).put_json(layout.run_key(run_name(context), "report.json"), detail)
+    except (StorageError, OSError) as exc:  # the storage may be what failed this run; the UI still gets it
+        log.warning("could not write report.json: %s", exc)
+    summary.emit(context, settings.storage.uri(), flat)
+    metrics.emit(metrics.counters(flat))
+    if flat["quality"] == "passed":
+        alerts.on_summary(flat)
+    return flat
+
+
+def tidy_staging(context: dict, commit_stats: dict) -> dict:
+    """After a verified snapshot: check it against the run's staging, then delete the staging. Never fails the
+    run: a mismatch or a failed delete is a warning and leaves the staging to ``briefs gc``."""
+    from pipelines.housekeeping import tidy_staging as tidy
+
+    result = tidy(_bucket(task_settings()), run_name(context), commit_stats)
+    for warning in result.warnings:
+        log.warning("tidy: %s", warning)
+    log.info("tidy: deleted %d staged objects of %s", len(result.deleted), result.run_id)
+    return result.summary()

@@ -72,7 +72,28 @@ def test_dag_files_parse_light_and_offer_a_form(airflow_db):
         "insight_briefs_archive",
         "insight_briefs_reconcile",
         "insight_briefs_example_on_new_snapshot",
+        "insight_briefs_maintenance",
     }
+    tasks = {t.task_id: t for t in dag.tasks}
+    assert set(tasks) == {
+        "crawl",
+        "clean",
+        "commit",
+        "verify",
+        "report",
+        "tidy_staging",
+        "publish_table",
+        "report_changes",
+        "package_captures",
+    }
+    assert tasks["report"].trigger_rule == "all_done", "a failed run has a summary too"
+    assert tasks["tidy_staging"].upstream_task_ids == {"commit", "verify", "report"}
+    assert not tasks["tidy_staging"].downstream_task_ids, "a leaf: a failed verify fails the run"
+    maintenance = airflow_db.dags["insight_briefs_maintenance"]
+    assert maintenance.catchup is False and maintenance.timetable.expression == "0 0 * * 0"
+    assert {t.task_id for t in maintenance.tasks} == {"verify_recent", "collect_garbage", "maintain_table"}
+    alerting = ("insight_briefs_archive", "insight_briefs_reconcile", "insight_briefs_maintenance")
+    assert all(t.on_failure_callback for d in alerting for t in airflow_db.dags[d].tasks)
 
 
 def test_nightly_runs_archive_their_window_then_only_changes(airflow_db, site_env, bucket):
@@ -94,13 +115,19 @@ def test_nightly_runs_archive_their_window_then_only_changes(airflow_db, site_en
     assert run(airflow_db, "insight_briefs_reconcile", 21).state == "success"
     assert archive.manifest().changes.removed == [str(change.removed[0])]
     assert archive.manifest().counts.gone == 1 and archive.manifest().counts.removed == 1
-    assert (
-        bucket.get_json(f"runs/insight_briefs_archive/{_safe(nightly.run_id)}/report.json")["commit"][
-            "snapshot"
-        ]
-        == 3
+    location = f"s3://{bucket.config.bucket}/{bucket.config.prefix}"
+    staged = f"runs/insight_briefs_archive/{_safe(nightly.run_id)}/"
+    assert bucket.get_json(f"{staged}report.json")["commit"]["snapshot"] == 3
+    assert [o["key"] for o in bucket.list(staged)] == [f"{staged}report.json"], (
+        "a verified run's staging is tidied; its report stays until gc"
     )
-    events = snapshot_events(f"s3://{bucket.config.bucket}/{bucket.config.prefix}")
+    summary = next(e.extra for e in run_summaries(location) if e.extra["run_id"] == nightly.run_id)
+    assert (summary["snapshot"], summary["new"], summary["changed"], summary["aliased"]) == (3, 5, 2, 1)
+    assert summary["quality"] == "passed" and summary["fetched"] >= 8 and summary["bytes_written"] > 0
+    assert summary["discovered"] >= summary["fetched"] and summary["failed_by_reason"] == {}
+    tidy = next(ti for ti in nightly.get_task_instances() if ti.task_id == "tidy_staging")
+    assert tidy.state == "success" and tidy.xcom_pull(task_ids="tidy_staging")["verified"] is True
+    events = snapshot_events(location)
     assert [e.extra["seq"] for e in events] == [1, 2, 3, 4], "one Asset event per committed snapshot"
     third = events[2]
     assert (third.source_dag_id, third.source_run_id) == ("insight_briefs_archive", nightly.run_id)
@@ -109,7 +136,7 @@ def test_nightly_runs_archive_their_window_then_only_changes(airflow_db, site_en
     assert "secret" not in json.dumps([e.extra for e in events]).lower()
 
 
-def snapshot_events(location: str) -> list:
+def snapshot_events(location: str, what: str = "snapshots") -> list:
     """The Asset events of one archive's snapshot log, oldest first (the metadata DB is the session's)."""
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
@@ -118,13 +145,18 @@ def snapshot_events(location: str) -> list:
         rows = (
             session.query(AssetEvent)
             .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .filter(AssetModel.uri == f"{location}/snapshots")
+            .filter(AssetModel.uri == f"{location}/{what}")
             .order_by(AssetEvent.id)
             .all()
         )
         for row in rows:
             session.expunge(row)
     return rows
+
+
+def run_summaries(location: str) -> list:
+    """The run summaries the report task posted on ``insight_briefs_runs``, oldest first."""
+    return snapshot_events(location, "runs")
 
 
 def test_the_example_dag_is_scheduled_on_new_snapshots_and_paused(airflow_db):
@@ -181,6 +213,17 @@ def test_quality_gate_fails_a_run_on_a_changed_layout(airflow_db, site_env, buck
     assert failed.state == "failed"
     states = {ti.task_id: ti.state for ti in failed.get_task_instances()}
     assert states["verify"] == "failed" and states["commit"] == "success"
+    assert states["report"] == "success" and states["tidy_staging"] == "upstream_failed"
+    summary = run_summaries(f"s3://{bucket.config.bucket}/{bucket.config.prefix}")[-1].extra
+    assert summary["run_id"] == failed.run_id and summary["quality"].startswith("failed: ")
+    assert "empty_body" in summary["quality"] and summary["rejected_empty"] >= 6
+    staged = {
+        o["key"].rsplit("/", 1)[-1]
+        for o in bucket.list(f"runs/insight_briefs_archive/{_safe(failed.run_id)}/")
+    }
+    assert {"cleaned.jsonl.gz", "records.jsonl", "report.json"} <= staged, (
+        "a failed run's staging waits for gc"
+    )
     archive = Archive(bucket)
     assert archive.manifest().counts.rejected_empty >= 6
     assert all(archive.index()[k].key == good[k].key for k in good), (
