@@ -1,7 +1,7 @@
-"""Airflow for the local stack: api-server, scheduler and dag-processor as separate processes on 127.0.0.1.
+"""Airflow for the local stack: api-server, scheduler, dag-processor and triggerer, supervised, on 127.0.0.1.
 
 Not ``airflow standalone``: its log servers bind 0.0.0.0 and SIGTERM to its parent orphans the children. The
-metadata DB is SQLite under the stack's directory (PostgreSQL for production: see the README); the simple auth
+metadata DB is SQLite under the stack's directory (PostgreSQL with ``up --distributed``); the simple auth
 manager has one ``admin`` user whose generated password is printed once and kept in a 0600 file.
 """
 
@@ -16,7 +16,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
+
+from .supervisor import Program
 
 REPO = Path(__file__).resolve().parent.parent
 DAG_IDS = ("insight_briefs_archive", "insight_briefs_reconcile")
@@ -25,18 +28,30 @@ COMMIT_POOL = "briefs_commit"
 # 15 s for another instead of failing (e.g. a backfill created from the UI while the scheduler writes). Airflow
 # reads this dict by its import path.
 SQLITE_CONNECT_ARGS = {"timeout": 15}
+# Airflow signs its tokens with HS512, whose key PyJWT wants at least 64 bytes long (InsecureKeyLengthWarning).
+JWT_SECRET_BYTES = 64
+STOP_WAIT_SECS = 1  # Airflow processes linger after their graceful exit; `down` must take < 5 s
+HEALTH_PARTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+# What the Airflow processes inherit from the caller: a fixed list, so that a second `up` from another shell
+# starts the same environment (and changes nothing). BRIEFS_* and AIRFLOW__* reach the DAGs; the stack's own
+# settings win.
+INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SSL_CERT_FILE")
+INHERITED_PREFIXES = (
+    "BRIEFS_",
+    "AIRFLOW__",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+)
 
 
 def airflow_env(
     home: Path, api_port: int, storage: dict[str, str], site: str, polite: bool
 ) -> dict[str, str]:
     """Everything Airflow and the tasks need; S3 credentials travel as an env connection, never in the DB."""
-    secrets_file = home / "secrets.json"
-    if not secrets_file.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        secrets_file.write_text(json.dumps({"jwt": secrets.token_urlsafe(32), "fernet": _fernet_key()}))
-        secrets_file.chmod(0o600)
-    keys = json.loads(secrets_file.read_text())
+    keys = _keys(home)
     connection = {
         "conn_type": "aws",
         "login": storage["AWS_ACCESS_KEY_ID"],
@@ -48,7 +63,11 @@ def airflow_env(
             "region_name": storage.get("AWS_DEFAULT_REGION", "us-east-1"),
         },
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BRIEFS_S3", "AWS_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if (k in INHERITED or k.startswith(INHERITED_PREFIXES)) and not k.startswith("BRIEFS_S3")
+    }
     env.update(
         {
             "AIRFLOW_HOME": str(home),
@@ -78,6 +97,20 @@ def airflow_env(
     return env
 
 
+def _keys(home: Path) -> dict[str, str]:
+    """The JWT secret and Fernet key, generated once (0600); a JWT secret from an older stack that is too short
+    for HS512 is replaced (tokens signed with it merely expire)."""
+    path = home / "secrets.json"
+    keys = json.loads(path.read_text()) if path.exists() else {}
+    if len(keys.get("jwt", "")) < JWT_SECRET_BYTES or "fernet" not in keys:
+        keys = {"fernet": _fernet_key(), **keys, "jwt": secrets.token_urlsafe(JWT_SECRET_BYTES)}
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(keys, out)
+    return keys
+
+
 def _fernet_key() -> str:
     from cryptography.fernet import Fernet
 
@@ -96,37 +129,46 @@ def admin_password(home: Path) -> str:
 
 def airflow(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     command = [str(Path(sys.executable).parent / "airflow"), *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, check=check)
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if check and done.returncode:
+        raise RuntimeError(f"`airflow {' '.join(args)}` failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return done
 
 
-def start(home: Path, env: dict, api_port: int) -> list[tuple[str, int]]:
-    """Migrate the DB, create the commit pool, start the three processes; returns (name, pid) pairs."""
-    airflow(env, "db", "migrate")
-    with sqlite3.connect(home / "airflow.db") as db:
-        db.execute("PRAGMA journal_mode=WAL")  # persistent: readers stop blocking the scheduler's writes
-    airflow(env, "pools", "set", COMMIT_POOL, "1", "insight-briefs commits: one at a time")
-    started = []
-    for name, args in (
-        ("api-server", ["api-server", "-H", "127.0.0.1", "-p", str(api_port), "-w", "1"]),
-        ("scheduler", ["scheduler", "--skip-serve-logs"]),
-        ("dag-processor", ["dag-processor"]),
-    ):
-        log = open(home / f"{name}.log", "ab")  # noqa: SIM115 (owned by the child process)
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "airflow"), *args],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=home,
-        )
-        (home / f"{name}.pid").write_text(str(proc.pid))
-        started.append((name, proc.pid))
-    return started
+def prepare(home: Path, env: Mapping[str, str]) -> None:
+    """Migrate the metadata DB and create the commit pool (both idempotent)."""
+    airflow(dict(env), "db", "migrate")
+    if env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite"):
+        with sqlite3.connect(home / "airflow.db") as db:
+            db.execute("PRAGMA journal_mode=WAL")  # persistent: readers stop blocking the scheduler's writes
+    airflow(dict(env), "pools", "set", COMMIT_POOL, "1", "insight-briefs commits: one at a time")
+
+
+def programs(home: Path, env: Mapping[str, str], api_port: int) -> list[Program]:
+    """The four Airflow processes; none serves logs on a port of its own (tasks log to files under the home).
+
+    SIGTERM first, SIGKILL to the process group 2 s later: they log their graceful exit within a second, then
+    linger (the triggerer 10 s, the api-server 16 s measured) for nothing the metadata DB or a retry needs."""
+    binary = str(Path(sys.executable).parent / "airflow")
+    stop = {"stop_wait_secs": STOP_WAIT_SECS}
+    return [
+        Program(
+            "api-server",
+            [binary, "api-server", "-H", "127.0.0.1", "-p", str(api_port), "-w", "1"],
+            env,
+            home,
+            port=api_port,
+            **stop,
+        ),
+        Program("scheduler", [binary, "scheduler", "--skip-serve-logs"], env, home, **stop),
+        Program("dag-processor", [binary, "dag-processor"], env, home, **stop),
+        Program("triggerer", [binary, "triggerer", "--skip-serve-logs"], env, home, **stop),
+    ]
 
 
 def wait_healthy(api_port: int, timeout: float = 120) -> dict:
-    """Until the API answers and the scheduler and dag-processor report healthy."""
+    """Until the API answers and the health panel is all green (metadatabase, scheduler, triggerer and
+    dag-processor)."""
     deadline, last = time.monotonic() + timeout, {}
     while time.monotonic() < deadline:
         try:
@@ -134,9 +176,7 @@ def wait_healthy(api_port: int, timeout: float = 120) -> dict:
                 f"http://127.0.0.1:{api_port}/api/v2/monitor/health", timeout=5
             ) as reply:
                 last = json.loads(reply.read())
-            states = [
-                last.get(part, {}).get("status") for part in ("metadatabase", "scheduler", "dag_processor")
-            ]
+            states = [last.get(part, {}).get("status") for part in HEALTH_PARTS]
             if all(s == "healthy" for s in states):
                 return last
         except (urllib.error.URLError, OSError, ValueError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -13,6 +14,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from spiders.sites import DEFAULT_PROFILE
 
@@ -22,9 +25,40 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(stderr=True)
-out = Console()
-SIMULATOR_PORT = 8765
+
+
+class Stdout(Console):
+    """stdout, by one rule for every command: on a terminal, rich output fitted to its width; piped or redirected,
+    nothing is wrapped or cut: a table becomes tab-separated values (a header line, then a line per row; its title
+    goes to stderr) and text is written as is."""
+
+    def __init__(self) -> None:
+        super().__init__(soft_wrap=True)
+
+    def print(self, *objects, **kwargs) -> None:
+        if self.file.isatty() or not any(isinstance(o, Table) for o in objects):
+            super().print(*objects, **kwargs)
+            return
+        for item in objects:
+            if not isinstance(item, Table):
+                super().print(item, **kwargs)
+                continue
+            if item.title:
+                console.print(item.title, highlight=False)
+            rows = [[_plain(c.header) for c in item.columns]]
+            rows += zip(*([_plain(cell) for cell in c.cells] for c in item.columns), strict=True)
+            self.file.write("".join("\t".join(row) + "\n" for row in rows))
+            self.file.flush()
+
+
+def _plain(cell) -> str:
+    """A table cell's text without markup, on one line (tabs and newlines would break the columns)."""
+    text = Text.from_markup(cell).plain if isinstance(cell, str) else getattr(cell, "plain", str(cell))
+    return text.replace("\t", " ").replace("\n", " ")
+
+
+console = Console(stderr=True, soft_wrap=True)  # messages are never broken into lines either
+out = Stdout()
 ProfileOption = Annotated[str, typer.Option(help="Site profile: spiders/sites/<name>.py")]
 SiteOption = Annotated[
     str | None,
@@ -72,8 +106,17 @@ def clear_errors():
 
     try:
         yield
+    except BrokenPipeError:  # `briefs ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        raise typer.Exit(0) from None
     except (NotFound, StorageError, UnreadablePage, CrawlFailed, OSError, ValueError) as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        hint = ""
+        if isinstance(exc, NotFound) and str(exc).startswith("no snapshot existed on"):
+            hint = (
+                ": snapshots are dated by capture (when their run committed them), not by the articles' "
+                "dates; `briefs snapshots` lists them, and --at also takes a snapshot number"
+            )
+        console.print(f"[red]error:[/] {exc}{hint}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -100,32 +143,38 @@ def _archive():
     return Archive.from_settings(_settings())
 
 
+def plugin(name: str):
+    """A part of briefs that lives outside ``pipelines`` (``offline``: the site simulator, ``pywb``: replay), found
+    through the ``briefs.plugins`` entry points of pyproject.toml: ``infra`` builds on ``pipelines``, and
+    ``pipelines`` never imports ``infra``."""
+    from importlib.metadata import entry_points
+
+    found = entry_points(group="briefs.plugins", name=name)
+    if not found:
+        raise OSError(
+            f"briefs' {name!r} part is not installed (entry point {name!r} of the briefs.plugins group): "
+            "run `uv sync` in the project"
+        )
+    return next(iter(found)).load()
+
+
 @contextmanager
-def _site(offline: bool, simulate_days: int, posts: int, site: str | None = None):
+def _site(offline: bool, simulate_days: int, posts: int | None, site: str | None = None):
     """`site` (``--site``), else the settings' site (BRIEFS_SITE, default the profile's live site); or, offline,
-    the simulator (optionally after `simulate_days` of news) on 127.0.0.1."""
+    the local stack's simulator when the stack is up, else one of this process's own (``infra.offline``)."""
     if not offline:
         yield (site or _settings().site).rstrip("/"), None
         return
-    from infra.simulator import Simulator, Site
-
-    site = Site(posts=posts)
-    for _ in range(simulate_days):
-        site.advance(hours=24, new=5, edited=2, renamed=1, removed=1)
-    # A fixed port: the archive keys articles by URL too, and URLs must not change between offline runs.
-    with Simulator(site, port=SIMULATOR_PORT) as simulator:
-        console.print(
-            f"[bold]offline[/]: simulated site ({len(site.posts)} posts, clock {site.now:%Y-%m-%d}) at "
-            f"{simulator.base}"
-        )
-        yield simulator.base, simulator
+    with plugin("offline").offline_site(simulate_days, posts) as simulated:
+        console.print(f"[bold]offline[/]: {simulated.description}", highlight=False)
+        yield simulated.base, simulated
 
 
-def _first_offline_since(simulator, mode: str) -> str | None:
+def _first_offline_since(simulated, mode: str) -> str | None:
     """A first nightly run against the simulator takes its last month (its clock is not today's)."""
-    if simulator is None or mode != "nightly":
+    if simulated is None or mode != "nightly":
         return None
-    return (simulator.site.now - timedelta(days=30)).isoformat()
+    return (simulated.now - timedelta(days=30)).isoformat()
 
 
 @app.command()
@@ -134,8 +183,12 @@ def crawl(
         Path, typer.Option("--out", help="Directory for records, state, stats and warc/")
     ] = Path("data/crawl"),
     mode: Annotated[str, typer.Option(help="nightly, window or reconcile")] = "nightly",
-    offline: Annotated[bool, typer.Option(help="Crawl the site simulator on 127.0.0.1")] = False,
-    posts: Annotated[int, typer.Option(help="With --offline: number of simulated briefs")] = 300,
+    offline: Annotated[
+        bool, typer.Option(help="Crawl the site simulator (the local stack's, when it is up)")
+    ] = False,
+    posts: Annotated[
+        int | None, typer.Option(help="With --offline and no stack: simulated briefs (default 300)")
+    ] = None,
     editions: Annotated[str, typer.Option(help="en, es or both")] = "both",
     since: Annotated[str | None, typer.Option(help="nightly: modified after this ISO date")] = None,
     after: Annotated[str | None, typer.Option(help="window: published on or after this ISO date")] = None,
@@ -152,9 +205,9 @@ def crawl(
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with (
         clear_errors(),
-        _site(offline, 0, posts, site or load_profile(profile).base_url) as (site, simulator),
+        _site(offline, 0, posts, site or load_profile(profile).base_url) as (site, simulated),
     ):
-        since = since or (None if state else _first_offline_since(simulator, mode))
+        since = since or (None if state else _first_offline_since(simulated, mode))
         job = CrawlJob(
             out=out_dir,
             mode=mode,
@@ -179,12 +232,15 @@ def crawl(
 def run(
     mode: Annotated[str, typer.Option(help="nightly, window or reconcile")] = "nightly",
     offline: Annotated[
-        bool, typer.Option(help="Archive the site simulator instead of the live site")
+        bool,
+        typer.Option(help="Archive the site simulator (the local stack's, when it is up), not the live site"),
     ] = False,
     simulate_days: Annotated[
-        int, typer.Option(help="With --offline: days of news the simulator has seen")
+        int, typer.Option(help="With --offline and no stack: days of news the simulator has seen first")
     ] = 0,
-    posts: Annotated[int, typer.Option(help="With --offline: number of simulated briefs")] = 300,
+    posts: Annotated[
+        int | None, typer.Option(help="With --offline and no stack: simulated briefs (default 300)")
+    ] = None,
     editions: Annotated[str, typer.Option(help="en, es or both")] = "both",
     after: Annotated[str | None, typer.Option(help="window: published on or after this ISO date")] = None,
     before: Annotated[str | None, typer.Option(help="window: published before this ISO date")] = None,
@@ -198,11 +254,11 @@ def run(
     from spiders.runner import CrawlJob
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    with clear_errors(), _site(offline, simulate_days, posts, site) as (site, simulator):
+    with clear_errors(), _site(offline, simulate_days, posts, site) as (site, simulated):
         archive = _archive()
         archive.bucket.check()
         has_mark = bool(read_head(archive.bucket).high_water)
-        since = None if has_mark else _first_offline_since(simulator, mode)
+        since = None if has_mark else _first_offline_since(simulated, mode)
         run_id = "manual-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         job = CrawlJob(
             out=Path("."),
@@ -296,7 +352,9 @@ def clean_html(
 def probe(
     site: Annotated[str | None, typer.Option("--site", help="Base URL (default: the profile's)")] = None,
     profile: ProfileOption = DEFAULT_PROFILE,
-    offline: Annotated[bool, typer.Option(help="Probe the site simulator on 127.0.0.1")] = False,
+    offline: Annotated[
+        bool, typer.Option(help="Probe the site simulator (the local stack's, when it is up)")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
     polite: Annotated[bool | None, typer.Option(hidden=True, help="Default: unless --offline")] = None,
 ) -> None:
@@ -307,10 +365,10 @@ def probe(
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     with (
         clear_errors(),
-        _site(offline, 0, 300, site or load_profile(profile).base_url) as (url, simulator),
+        _site(offline, 0, None, site or load_profile(profile).base_url) as (url, simulated),
         console.status(f"probing {url} ..."),
     ):
-        report = run_probe(profile, url, polite=simulator is None if polite is None else polite)
+        report = run_probe(profile, url, polite=simulated is None if polite is None else polite)
     if as_json:
         out.print_json(json.dumps(report.as_dict(), ensure_ascii=False))
     else:

@@ -1,5 +1,7 @@
 """``briefs`` reader commands: the archive's snapshots, articles, history and diffs, export, verify and gc.
 
+Tables print by ``pipelines.cli.Stdout``'s rule: fitted to a terminal, tab-separated values when piped.
+
 Registered on the one ``briefs`` app of ``pipelines.cli`` (which imports this module); reads go through
 ``pipelines.archive``, every object verified.
 """
@@ -74,26 +76,57 @@ def article(
             meta = doc.metadata
             out.print(
                 f"[bold]{meta.title}[/]\n{', '.join(meta.authors)} · {meta.published} · v{doc.version}"
-                f" · {doc.url}\n",
+                f" · {_urls(entry, doc)}\n",
                 highlight=False,
             )
             typer.echo(doc.markdown if fmt == "markdown" else doc.text)
 
 
 @app.command()
-def history(ident: Annotated[str, typer.Argument(help="Post id or URL")]) -> None:
-    """Every version of an article, oldest first."""
+def articles(
+    at: At = None,
+    changed: Annotated[
+        bool, typer.Option("--changed", help="Only articles with more than one version, removed or renamed")
+    ] = False,
+    limit: Annotated[int | None, typer.Option(help="At most this many (most versions first)")] = None,
+) -> None:
+    """List a snapshot's articles (latest by default), most versions first: ids to read, history and diff."""
     with clear_errors():
-        table = Table("version", "status", "fetched", "run", "title", "fingerprint")
-        for v in _archive().history(ident):
+        index = _archive().index(at)
+        rows = [e for e in index.values() if not changed or e.version > 1 or e.status == "gone" or e.aliases]
+        rows.sort(key=lambda e: (-e.version, e.status != "gone", -len(e.aliases), e.article_id))
+        table = Table("id", "edition", "versions", "status", "former urls", "title", "url")
+        for e in rows[:limit]:
+            table.add_row(
+                e.article_id,
+                e.edition or "",
+                str(e.version),
+                e.status,
+                str(len(e.aliases)),
+                e.title or "",
+                e.url,
+            )
+        out.print(table)
+
+
+@app.command()
+def history(ident: Annotated[str, typer.Argument(help="Post id or URL")]) -> None:
+    """Every version of an article, oldest first (the URL each was captured at; the current one on stderr)."""
+    with clear_errors():
+        archive = _archive()
+        entry = archive.entry(ident)
+        table = Table("version", "status", "fetched", "run", "title", "url", "fingerprint")
+        for v in archive.history(ident):
             table.add_row(
                 str(v.version),
                 v.status,
                 v.provenance.fetched_at or "",
                 v.provenance.run_id,
                 (v.metadata.title if v.metadata else None) or "",
+                v.url,
                 v.fingerprint[:12],
             )
+        console.print(_where(entry), highlight=False, soft_wrap=True)
         out.print(table)
 
 
@@ -105,10 +138,36 @@ def diff(
     ] = None,
     new: Annotated[int | None, typer.Option("--to", help="Newer version (default: the latest)")] = None,
 ) -> None:
-    """Unified diff between two versions of an article."""
+    """Unified diff between two versions of an article (each header names the URL; the latest, the current)."""
     with clear_errors():
-        text = _archive().diff(ident, old, new)
-        typer.echo(text or "(no difference)", nl=not text)
+        archive = _archive()
+        entry = archive.entry(ident)
+        if entry.version == 1 and old is None and new is None:
+            status = "removed" if entry.status == "gone" else "unchanged"
+            out.print(
+                f"article {entry.article_id} has one version (v1, {status} since it was first archived): "
+                f"nothing to diff. {_where(entry)}",
+                highlight=False,
+            )
+            return
+        text = archive.diff(ident, old, new)
+        if not text:
+            typer.echo("(no difference)")
+            return
+        head, plus, body = text.split("\n", 2)
+        now_at = (new or entry.version) == entry.version and entry.status == "live"
+        typer.echo(f"{head}\n{plus}{f'  now at {entry.url}' if now_at else ''}\n{body}", nl=False)
+
+
+def _where(entry) -> str:
+    """Where an article is now, and where it was before a rename."""
+    former = f" (formerly {', '.join(entry.aliases)})" if entry.aliases else ""
+    return f"article {entry.article_id} is at {entry.url}{former}"
+
+
+def _urls(entry, doc) -> str:
+    """The version's URL, and the article's current one when a rename came after the version."""
+    return doc.url if doc.url == entry.url else f"{entry.url} (captured as {doc.url})"
 
 
 @app.command()

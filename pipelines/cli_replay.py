@@ -1,7 +1,8 @@
 """``briefs replay`` and ``briefs package``: replay an archived version's capture through pywb on 127.0.0.1.
 
 Registered on the one ``briefs`` app of ``pipelines.cli`` (which imports this module); the work is in
-``pipelines.replay``.
+``pipelines.replay``. pywb itself (``infra.replay``, its own environment) is the ``pywb`` entry point of the
+``briefs.plugins`` group, looked up only when a capture is served: ``pipelines`` never imports ``infra``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli import At, _archive, app, clear_errors, console, out
+from pipelines.cli import At, _archive, app, clear_errors, console, out, plugin
 
 
 def _default_cache() -> Path:
@@ -32,7 +33,6 @@ def replay(
     cache_dir: Annotated[Path | None, typer.Option(help="Where WACZ files and pywb's collections go")] = None,
 ) -> None:
     """Serve the capture of an article's version (latest, or as of --at) with pywb on 127.0.0.1."""
-    from infra.replay import ReplayServer, add_collection
     from pipelines import layout
     from pipelines.replay import locate
 
@@ -56,10 +56,11 @@ def replay(
             ):
                 out.print(line, highlight=False, soft_wrap=True)
             return
+        pywb = plugin("pywb")
         root = cache / "pywb"
         root.mkdir(parents=True, exist_ok=True)
-        add_collection(root, capture.collection, capture.wacz)
-        with ReplayServer(root, port):
+        pywb.add_collection(root, capture.collection, capture.wacz)
+        with pywb.ReplayServer(root, port):
             out.print(capture.replay_url(port), highlight=False, soft_wrap=True)
             console.print("serving on 127.0.0.1 only; Ctrl-C stops it")
             _wait()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.seaweedfs import free_port_block
 from infra.simulator import Simulator, Site
 from spiders.runner import CrawlJob, run_crawl
 
@@ -17,9 +18,15 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def pytest_configure(config):
-    """Airflow reads its configuration at import: point it at a throwaway home before anything imports it."""
+    """Airflow reads its configuration at import: point it at a throwaway home before anything imports it.
+
+    The suite runs beside a developer's local stack (and beside itself, one process per xdist worker): no test
+    reads the stack's ``.stack/`` (its credentials, its simulator) or takes the default simulator port.
+    """
     home = Path(tempfile.mkdtemp(prefix="briefs-airflow-"))
     os.environ.update(
+        BRIEFS_STACK_DIR=str(home / "no-stack"),
+        BRIEFS_SIM_PORT=str(free_port_block(size=1)),
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from infra.simulator import GENERIC_NEWS, INSIGHT_CRIME, Simulator, Site, rest
+from infra.simulator.clock import Clock, Journal, current_hour
 
 
 def get(sim, path: str, headers: dict | None = None):
@@ -299,3 +300,60 @@ def test_generic_spec():
         assert post.path == f"/local/courts/{post.slug}/" and get(sim, post.path)[0] == 200
         assert get(sim, "/category/local/courts/")[0] == 200
         assert get(sim, "/es/wp-json/wp/v2/posts")[0] == 404
+
+
+# ---- the clock against real time: journal, replay, follower -------------------------------------------------
+def _state(site: Site) -> dict:
+    """What a crawler can observe of a site: every post's path, revision, dates and removal, and the clock."""
+    posts = {p.id: (p.path, p.revision, p.published, p.modified, p.gone) for p in site.posts.values()}
+    return {"now": site.now, "posts": posts}
+
+
+def test_a_journaled_clock_replays_the_same_site(tmp_path):
+    path, identity = tmp_path / "clock.json", {"posts": 120, "seed": 7, "site": "insightcrime"}
+    now = current_hour()
+    journal = Journal.open(path, now, history_days=2, site=identity)
+    assert journal.start == now - timedelta(days=2) and journal.present == now
+    clock = Clock(journal.build(posts=120), journal)
+    assert not clock.state()["replayed"] and clock.catch_up() == 0, "the history waits for its replay"
+    for _ in range(2):
+        clock.advance(hours=24, new=3, edited=2, renamed=1, removed=1)
+    assert clock.state()["replayed"] and clock.site.now == now
+    again = Journal.open(path, now + timedelta(days=5), history_days=9, site=identity)
+    assert (again.start, again.present) == (journal.start, journal.present), "a restart keeps the journal's"
+    assert _state(again.build(posts=120)) == _state(clock.site)
+    with pytest.raises(ValueError, match="another site"):
+        Journal.open(path, now, 2, {**identity, "posts": 121})
+
+
+def test_the_clock_follows_real_time_with_a_days_news_every_24_hours():
+    hour = current_hour()
+    present = hour - timedelta(hours=30)
+    site = Site(posts=120, now=present)
+    clock = Clock(site, Journal(present, present, {}))
+    assert clock.catch_up(until=hour + timedelta(minutes=59)) == 30 and site.now == hour
+    news = [c for c in site.changes if c.new]
+    assert len(news) == 1 and news[0].at == present + timedelta(hours=24)
+    assert len(news[0].edited) == 2 and len(news[0].renamed) == 1 and len(news[0].removed) == 1
+    hours = [(a["hours"], a["new"]) for a in clock.journal.advances]
+    assert hours == [(23, 0), (1, 5), (6, 0)], "quiet hours merge into one journal entry"
+    assert clock.catch_up(until=hour) == 0
+
+
+def test_clock_over_http_is_journaled(sim):
+    status, _, body = get(sim, "/__sim__/clock")
+    state = json.loads(body)
+    assert status == 200 and state["replayed"] and state["advances"] == 0
+    request = urllib.request.Request(sim.base + "/__sim__/advance?hours=24&new=2&edited=1", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        change = json.loads(reply.read())
+    assert len(change["new"]) == 2 and len(change["edited"]) == 1
+    assert sim.clock.journal.advances[-1] == {
+        "hours": 24.0,
+        "new": 2,
+        "edited": 1,
+        "renamed": 1,
+        "removed": 0,
+        "lang": "en",
+    }
+    assert json.loads(get(sim, "/__sim__/clock")[2])["advances"] == 1

@@ -1,23 +1,18 @@
 """``python -m infra.simulator serve --posts 500 --port 8765 [--site generic] [--wordpress vanilla]``: serve the
-simulated site in the foreground."""
+simulated site in the foreground (``--history-days``, ``--state`` and ``--daily-changes``: see ``clock.py``)."""
 
 from __future__ import annotations
 
 import argparse
 import signal
 import sys
-import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from .clock import Clock, Journal, current_hour
 from .server import Simulator
-from .site import SPECS, Site
-
-
-def _tick(site: Site) -> None:
-    while True:
-        time.sleep(24 * 3600)
-        site.advance(hours=24, new=5, edited=2, renamed=1, removed=1)
+from .site import DEFAULT_NOW, SPECS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,9 +28,22 @@ def main(argv: list[str] | None = None) -> int:
         help="the site's clock: an ISO datetime, or 'auto' for the current hour (default 2026-11-20)",
     )
     serve.add_argument(
+        "--history-days",
+        type=int,
+        default=0,
+        help="start the clock this many days before --now: days of news to replay (POST /__sim__/advance)",
+    )
+    serve.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        help="journal of the clock (JSON): a restart replays it and serves the same site",
+    )
+    serve.add_argument(
         "--daily-changes",
         action="store_true",
-        help="every 24 h of real time publish 5 briefs, edit 2, rename 1 and remove 1",
+        help="once the history is replayed, the clock follows real time hour by hour, and every 24 h of it "
+        "5 briefs are published, 2 edited, 1 renamed and 1 removed",
     )
     serve.add_argument(
         "--site",
@@ -52,20 +60,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 10 <= args.posts <= 20_000:
         parser.error("--posts must be between 10 and 20,000")
+    if args.history_days < 0:
+        parser.error("--history-days must be 0 or more")
     started = time.perf_counter()
-    site_args = {}
-    if args.now == "auto":
-        site_args["now"] = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    elif args.now:
-        site_args["now"] = datetime.fromisoformat(args.now).astimezone(UTC)
-    site = Site(posts=args.posts, seed=args.seed, spec=SPECS[args.site], **site_args)
-    sim = Simulator(site, port=args.port, wordpress=args.wordpress).start()
+    real = args.now == "auto" or (args.now is None and args.history_days > 0)
+    now = current_hour() if real else DEFAULT_NOW
+    if args.now not in (None, "auto"):
+        now = datetime.fromisoformat(args.now).astimezone(UTC)
+    identity = {"posts": args.posts, "seed": args.seed, "site": args.site}
+    try:
+        journal = Journal.open(args.state, now, args.history_days, identity)
+    except ValueError as exc:
+        parser.error(str(exc))
+    site = journal.build(posts=args.posts, seed=args.seed, spec=SPECS[args.site])
+    # A clock that reads real time follows it; a fixed one moves at its pace from where it was set.
+    clock = Clock(site, journal, offset=timedelta(0) if real else now - current_hour())
+    sim = Simulator(site, port=args.port, wordpress=args.wordpress, clock=clock).start()
     if args.daily_changes:
-        threading.Thread(target=_tick, args=(sim.site,), daemon=True).start()
+        clock.follow()
     elapsed = time.perf_counter() - started
+    state = clock.state()
+    history = "" if state["replayed"] else f"; {args.history_days} days to replay up to {state['present']}"
     print(
-        f"simulator: {site.spec.name}, {len(site.posts)} posts, {args.wordpress} WordPress at {sim.base}/ "
-        f"(ready in {elapsed:.2f}s); Ctrl-C stops it",
+        f"simulator: {site.spec.name}, {len(site.posts)} posts, {args.wordpress} WordPress at {sim.base}/, "
+        f"clock {state['now']}{history} (ready in {elapsed:.2f}s); Ctrl-C stops it",
         flush=True,
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from . import pages, rest, surfaces
+from .clock import Clock, Journal
 from .faults import FAULT_KINDS, Fault, Hit, RateLimit, apply_fault
 from .faults import send as _send
 from .site import Post, Site
@@ -62,8 +63,17 @@ class Simulator:
     under ``/<lang>/`` (its own REST API, feeds, archives and sitemaps).
     """
 
-    def __init__(self, site: Site, port: int = 0, trap: bool = True, wordpress: str = "multilingual"):
+    def __init__(
+        self,
+        site: Site,
+        port: int = 0,
+        trap: bool = True,
+        wordpress: str = "multilingual",
+        clock: Clock | None = None,
+    ):
         self.site = site
+        # Every advance by HTTP goes through the clock (and its journal, when it has a file).
+        self.clock = clock or Clock(site, Journal(site.now, site.now, {}))
         self.wordpress = wordpress
         self.installs = rest.installs(site, wordpress)
         self.faults: list[Fault] = []
@@ -91,6 +101,7 @@ class Simulator:
         return self
 
     def stop(self) -> None:
+        self.clock.stop()
         for server in filter(None, (self.httpd, self.trap)):
             server.shutdown()
             server.server_close()
@@ -166,6 +177,8 @@ class Simulator:
         base, site = self.base, self.site
         if path == "/robots.txt":
             return surfaces.robots(base, self.robots_disallow)
+        if path == "/__sim__/clock":
+            return 200, {"Content-Type": "application/json"}, json.dumps(self.clock.state()).encode()
         inst, sub = self._split(path)
         if sub.startswith("/wp-json/"):
             if self.api_status:
@@ -303,7 +316,8 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
         do_HEAD = do_GET
 
         def do_POST(self):
-            """``POST /__sim__/advance?hours=24&new=5&edited=2&renamed=1&removed=1``: move the clock by hand."""
+            """``POST /__sim__/advance?hours=24&new=5&edited=2&renamed=1&removed=1``: move the clock by hand
+            (journaled, like every advance of the clock)."""
             split = urlsplit(self.path)
             if split.path != "/__sim__/advance":
                 _send(self, 404, {"Content-Type": HTML}, b"")
@@ -313,7 +327,7 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 for k, v in parse_qs(split.query).items()
                 if k in ("hours", "new", "edited", "renamed", "removed")
             }
-            change = sim.site.advance(**args)
+            change = sim.clock.advance(**args)
             body = json.dumps(dataclasses.asdict(change), default=str).encode()
             _send(self, 200, {"Content-Type": "application/json"}, body)
 
