@@ -329,17 +329,21 @@ def test_rest_items_with_malformed_links_are_skipped_not_the_surface(sim, crawl)
 
 def test_absurd_rest_total_pages_is_survived_in_bounded_memory(sim, crawl):
     sim.rest_total_pages = "1000000000"
+    # Peak RSS of every child this process waited for (Linux: KiB): after the crawl, an upper bound of its
+    # process tree, unless an earlier test's child (this worker ran other tests first) already peaked higher.
+    earlier_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     result = crawl(
         sim,
         settings={"RETRY_TIMES": 1, "MEMUSAGE_ENABLED": True, "MEMUSAGE_CHECK_INTERVAL_SECONDS": 0.25},
         **WINDOW,
     )
-    # Peak RSS of every child this process waited for, this crawl included (Linux: KiB): an upper bound.
     children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     assert result.stats["finish_reason"] == "finished"
     assert result.ids("fetched") == sim.site.published_between(AFTER, BEFORE)
     crawler_peak = result.stats["scrapy"]["memusage/max"]
-    assert crawler_peak < 300 * MB and children_peak < 300 * MB, (crawler_peak // MB, children_peak // MB)
+    assert crawler_peak < 300 * MB, crawler_peak // MB
+    if earlier_peak < 300 * MB:
+        assert children_peak < 300 * MB, children_peak // MB
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,9 @@ def stack(tmp_path_factory, request):
         "BRIEFS_SIM_PORT": _free_port(),
     }
     env = {**os.environ, "BRIEFS_STACK_DIR": str(home), **{k: str(v) for k, v in ports.items()}}
-    env["BRIEFS_SIM_POSTS"] = "120"  # the seeded days still edit, rename and remove briefs; seeding takes less
+    env["BRIEFS_SIM_POSTS"] = (
+        "120"  # the seeded days still edit, rename and remove briefs; seeding takes less
+    )
     command = [sys.executable, "-m", "infra.stack"]
     # A stack from before the JWT secret was long enough for HS512: `up` must replace it.
     (home / "airflow").mkdir()
