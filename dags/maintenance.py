@@ -38,7 +38,8 @@ def maintenance():
 
         return verify_recent(get_current_context())
 
-    @task(execution_timeout=timedelta(hours=3))
+    # In the commits' one-slot pool: gc never lists the objects a commit in flight has written before its manifest.
+    @task(execution_timeout=timedelta(hours=3), pool="briefs_commit")
     def collect_garbage() -> dict:
         from pipelines.maintenance import collect_garbage
 

@@ -14,6 +14,7 @@ Every process runs under supervisord (``infra.supervisor``): restarted when it d
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import signal
@@ -189,21 +190,35 @@ def _say(lines: list[str]) -> None:
         print(line)
 
 
+# What a stack started before supervision recorded: its pid files, and what each process's command line holds.
+LEGACY = {
+    "seaweedfs/weed.pid": "weed",
+    "simulator/simulator.pid": "infra.simulator",
+    "airflow/api-server.pid": "airflow",
+    "airflow/scheduler.pid": "airflow",
+    "airflow/dag-processor.pid": "airflow",
+}
+
+
 def _stop_legacy(stack_dir: Path) -> None:
-    """Processes of a stack started before supervision (pid files next to their data): stopped once."""
-    for pid_file in stack_dir.glob("*/*.pid"):
-        if pid_file.parent.name == "supervisor":
-            continue
+    """Processes of a stack started before supervision: stopped once, and only if the recorded pid still runs
+    the program it named (a pid file from before a reboot names whatever has that number now)."""
+    for name, program in LEGACY.items():
+        pid_file = stack_dir / name
         try:
             pgid = int(pid_file.read_text())
-            os.killpg(pgid, signal.SIGTERM)
-            for _ in range(50):
-                time.sleep(0.1)
-                os.killpg(pgid, 0)
-            os.killpg(pgid, signal.SIGKILL)
+            command = Path(f"/proc/{pgid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, ValueError):
-            pass
-        print(f"stopped {pid_file.stem} of the unsupervised stack")
+            pid_file.unlink(missing_ok=True)
+            continue
+        if program in command:
+            with contextlib.suppress(OSError):
+                os.killpg(pgid, signal.SIGTERM)
+                for _ in range(50):
+                    time.sleep(0.1)
+                    os.killpg(pgid, 0)
+                os.killpg(pgid, signal.SIGKILL)
+            print(f"stopped {pid_file.stem} of the unsupervised stack")
         pid_file.unlink(missing_ok=True)
 
 

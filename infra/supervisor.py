@@ -200,25 +200,24 @@ class Supervisor:
         return stopped
 
     def sweep_orphans(self) -> list[str]:
-        """Kill what a dead supervisord of this stack left running: the process groups its programs last ran in
-        (SIGTERM, SIGKILL 3 s later). Only while supervisord is down: it owns them otherwise."""
-        groups = {}
-        for pid_file in self.pids.glob("*.pid"):
-            try:
-                groups[pid_file.stem] = int(pid_file.read_text())
-            except (OSError, ValueError):
-                continue
-        found = {name: pgid for name, pgid in groups.items() if _group_alive(pgid)}
-        for pgid in found.values():
-            _killpg(pgid, signal.SIGTERM)
+        """Kill what a dead supervisord of this stack left running: the processes of the groups its programs last
+        ran in (SIGTERM, SIGKILL 3 s later). Only while supervisord is down: it owns them otherwise. A record from
+        another boot, or a group number the system has since given to other processes, kills nothing."""
+        found = {pid_file.stem: leftovers(pid_file) for pid_file in self.pids.glob("*.pid")}
+        found = {name: pids for name, pids in found.items() if pids}
+        for pids in found.values():
+            _kill_all(pids, signal.SIGTERM)
         deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and any(_group_alive(g) for g in found.values()):
+        while time.monotonic() < deadline and any(_alive(p) for pids in found.values() for p in pids):
             time.sleep(0.05)
-        for pgid in found.values():
-            _killpg(pgid, signal.SIGKILL)
+        for pids in found.values():
+            _kill_all(pids, signal.SIGKILL)
         for pid_file in self.pids.glob("*.pid"):
             pid_file.unlink()
-        return [f"stopped what {name} left running (process group {pgid})" for name, pgid in found.items()]
+        return [
+            f"stopped what {name} left running (pids {', '.join(map(str, pids))})"
+            for name, pids in found.items()
+        ]
 
     # ---- configuration ----------------------------------------------------------------------------------------
     def _entry(self, program: Program) -> dict:
@@ -296,34 +295,77 @@ def _quote(value: object) -> str:
     return str(value).replace("%", "%%")
 
 
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(OSError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
+def _boot_id() -> str:
     try:
-        os.killpg(pgid, 0)
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _group_and_start(pid: int) -> tuple[int, int] | None:
+    """A live process's group and start time (clock ticks since boot), from /proc/<pid>/stat; None for a
+    zombie (dead, waiting to be reaped) or a process that is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # after the command name, which may hold spaces
+    return None if fields[0] == "Z" else (int(fields[2]), int(fields[19]))
+
+
+def record_group(pid_file: Path) -> None:
+    """Record this process's group as ``pgid boot-id start-time``: enough to tell later whether processes in a
+    group of that number are still this program's, not others' that were given the number since."""
+    pgid = os.getpgid(0)
+    started = _group_and_start(os.getpid())  # the leader, or this process if the leader is gone
+    pid_file.write_text(f"{pgid} {_boot_id()} {started[1] if started else 0}\n")
+
+
+def leftovers(pid_file: Path, spare: int | None = None) -> list[int]:
+    """The live processes of the group recorded in `pid_file` that began with it or later (never `spare`'s
+    group): none for a missing or malformed record, or one from another boot."""
+    try:
+        pgid_text, boot, start_text = pid_file.read_text().split()
+        pgid, start = int(pgid_text), int(start_text)
+    except (OSError, ValueError):
+        return []
+    if boot != _boot_id() or pgid == spare:
+        return []
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            facts = _group_and_start(int(entry.name))
+            if facts and facts[0] == pgid and facts[1] >= start:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _kill_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, sig)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
         return True
     except OSError:
         return False
 
 
 def _exec(env_file: str, argv: list[str]) -> None:
-    """Run as supervisord's command (stdlib only): kill the process group of this program's previous run, record
-    this one, then become the program."""
+    """Run as supervisord's command (stdlib only): kill what this program's previous run left in its process
+    group, record this one, then become the program."""
     env = json.loads(Path(env_file).read_text())
     mine = {k: v for k, v in os.environ.items() if k.startswith("SUPERVISOR_")}
     pid_file = Path(env_file).parent.parent / "pids" / f"{mine.get('SUPERVISOR_PROCESS_NAME', 'unknown')}.pid"
     pid_file.parent.mkdir(mode=0o700, exist_ok=True)
-    try:
-        previous = int(pid_file.read_text())
-    except (OSError, ValueError):
-        previous = None
-    if previous and previous != os.getpgid(0) and _group_alive(previous):
-        _killpg(previous, signal.SIGKILL)
-        print(f"killed what the previous run left in process group {previous}", flush=True)
-    pid_file.write_text(str(os.getpgid(0)))
+    left = leftovers(pid_file, spare=os.getpgid(0))
+    if left:
+        _kill_all(left, signal.SIGKILL)
+        print(f"killed what the previous run left running: pids {', '.join(map(str, left))}", flush=True)
+    record_group(pid_file)
     os.execve(argv[0], argv, {**env, **mine})
 
 

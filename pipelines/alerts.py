@@ -14,19 +14,46 @@ import json
 import logging
 import os
 import re
+import urllib.parse
 import urllib.request
 
 from pipelines.settings import AlertTarget, alert_target_for_airflow_task
 
 log = logging.getLogger("insight_briefs.alerts")
 TIMEOUT_S = 10
-_USER_INFO = re.compile(r"(https?://)[^/\s@]*@")
+_USER_INFO = re.compile(
+    r"([a-z][a-z0-9+.-]*://)[^/\s@]*@", re.IGNORECASE
+)  # any scheme: redis://:pw@, postgresql://
 _QUERY = re.compile(r"(https?://[^\s?#]*)\?[^\s#]*")
+
+
+SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN")
+# Connections and service URLs in the environment (the local stacks set these) whose passwords an error may echo.
+CONNECTION_VARIABLES = (
+    "AIRFLOW_CONN_BRIEFS_S3",
+    "AIRFLOW_CONN_BRIEFS_S3_GC",
+    "AIRFLOW_CONN_BRIEFS_ALERTS",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW__CELERY__BROKER_URL",
+    "AIRFLOW__CELERY__RESULT_BACKEND",
+)
+
+
+def _password_of(value: str) -> str:
+    """The password in a connection (JSON with ``password``, or a URL with user info); "" when none."""
+    if value.startswith("{"):
+        try:
+            return str(json.loads(value).get("password") or "")
+        except (ValueError, AttributeError):
+            return ""
+    match = re.match(r"[a-z][a-z0-9+.-]*://[^/\s@:]*:([^/\s@]*)@", value, re.IGNORECASE)
+    return urllib.parse.unquote(match.group(1)) if match else ""
 
 
 def scrub(text: str, secrets: list[str]) -> str:
     """`text` without the given secrets, the S3 keys of the environment, and URLs' user info and queries."""
-    env = [os.environ.get(name, "") for name in ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID")]
+    env = [os.environ.get(name, "") for name in SECRET_VARIABLES]
+    env += [_password_of(os.environ.get(name, "")) for name in CONNECTION_VARIABLES]
     for secret in sorted({s for s in [*secrets, *env] if len(s) >= 4}, key=len, reverse=True):
         text = text.replace(secret, "***")
     return _QUERY.sub(r"\1?***", _USER_INFO.sub(r"\1***@", text))

@@ -15,6 +15,7 @@ objects it reuses, which makes them young again). Each deletion re-reads the obj
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class Candidate:
     key: str
     size: int
     why: str
+    run: str | None = None  # the run whose staging or WARC it is
 
 
 @dataclass
@@ -143,7 +145,7 @@ def collect(bucket: Bucket, grace: timedelta = DEFAULT_GRACE, now: datetime | No
         if any(now - when < grace for when in young):  # the object, its run's last write, its run's snapshot
             result.kept_young += 1
             continue
-        result.candidates.append(Candidate(key, obj["size"], why))
+        result.candidates.append(Candidate(key, obj["size"], why, run))
     return result
 
 
@@ -166,9 +168,20 @@ def _why(key: str, keep: set[str], runs, manifests) -> str | None:
 
 
 def apply(bucket: Bucket, collection: Collection, grace: timedelta, threads: int = 16) -> Iterator[str]:
-    """Delete the candidates, each after re-reading its age (a commit may have rewritten it since)."""
+    """Delete the candidates, each after re-reading its age (a commit may have rewritten it since), and a run's
+    staging and WARC only if the run is still quiet now: a run cleared while gc ran writes under its prefixes."""
+    quiet: dict[str, bool] = {}
+    lock = threading.Lock()
+
+    def run_is_quiet(run: str) -> bool:
+        with lock:
+            if run not in quiet:
+                quiet[run] = _quiet(bucket, run, grace)
+            return quiet[run]
 
     def delete(candidate: Candidate) -> str | None:
+        if candidate.run is not None and not run_is_quiet(candidate.run):
+            return None
         meta = bucket.head(candidate.key)
         if meta is None or datetime.now(UTC) - meta["last_modified"] < grace:
             return None
@@ -180,3 +193,10 @@ def apply(bucket: Bucket, collection: Collection, grace: timedelta, threads: int
             if key is not None:
                 collection.deleted += 1
                 yield key
+
+
+def _quiet(bucket: Bucket, run: str, grace: timedelta) -> bool:
+    """No object of the run (staging, WARC, commit receipts) younger than the grace period, read now."""
+    now = datetime.now(UTC)
+    prefixes = (layout.run_key(run, ""), layout.warc_key(run, ""), layout.receipts_prefix(run))
+    return all(now - obj["last_modified"] >= grace for prefix in prefixes for obj in bucket.list(prefix))

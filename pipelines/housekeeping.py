@@ -70,15 +70,14 @@ def staged_input_digest(bucket: Bucket, run_id: str, workdir: Path) -> str:
     return input_digest(typed_records(records), high_water)
 
 
-def _verify(bucket: Bucket, run_id: str, seq: int, outcome: str, tidy: Tidy) -> bool:
-    """Does snapshot `seq` hold this run's staging? A reprocessed run that changed nothing (``unchanged``)
-    committed no new snapshot: its staging is redundant once the snapshot it returned is the run's."""
+def _verify(bucket: Bucket, run_id: str, seq: int, tidy: Tidy) -> bool:
+    """Does snapshot `seq` hold this run's staging? Also for a reprocessed run that changed nothing
+    (``unchanged``: the snapshot returned is the run's earlier one): staging that differs from what that
+    snapshot was committed from (new high-water marks, say) is no snapshot's and waits for gc."""
     manifest = read_manifest(bucket, seq).manifest
     if manifest.run_id != run_id:
         tidy.warnings.append(f"snapshot {seq} is run {manifest.run_id}'s, not {run_id}'s: staging kept")
         return False
-    if outcome == "unchanged":
-        return True
     with tempfile.TemporaryDirectory(prefix="briefs-tidy-") as tmp:
         staged = staged_input_digest(bucket, run_id, Path(tmp))
     if staged != manifest.input_sha256:
@@ -102,9 +101,7 @@ def tidy_staging(bucket: Bucket, run_id: str, commit_stats: dict) -> Tidy:
             tidy.kept = [key[len(prefix) :] for key in objects]
             tidy.warnings.append(f"no staged input under {prefix}: nothing to verify or delete")
             return tidy
-        tidy.verified = seq is not None and _verify(
-            bucket, run_id, seq, commit_stats.get("outcome", ""), tidy
-        )
+        tidy.verified = seq is not None and _verify(bucket, run_id, seq, tidy)
     except (StorageError, DamagedObject, OSError, ValueError) as exc:
         tidy.warnings.append(f"could not verify the staging of {run_id}: {exc}")
         return tidy

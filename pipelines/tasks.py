@@ -6,11 +6,13 @@ task reads its inputs from the bucket's run-scoped staging, so any one of them c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -91,6 +93,27 @@ def crawl(context: dict, reconcile_dag: bool = False) -> dict:
     return {"started_at": started, **{k: stats[k] for k in keep}}
 
 
+@contextlib.contextmanager
+def _staging_of(bucket, run: str) -> Iterator[None]:
+    """A task cleared on a run whose staging was tidied (its snapshot verified) fails once, saying what to do,
+    instead of retrying on a missing key."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipelines import layout
+    from pipelines.storage import MissingObject
+
+    try:
+        yield
+    except MissingObject as missing:
+        staged = layout.run_key(run, "")
+        if staged in str(missing) and any(True for _ in bucket.list(layout.receipts_prefix(run))):
+            raise AirflowFailException(
+                f"the staging of run {run} was removed after its snapshot verified ({missing}): clear the run's "
+                "crawl task and everything after it to run it again"
+            ) from None
+        raise
+
+
 def clean(context: dict) -> dict:
     """Clean the staged crawl; the stats count failed observations by reason for the run summary."""
     from pipelines.run import stage_clean, stage_reclean
@@ -102,7 +125,8 @@ def clean(context: dict) -> dict:
         if params.get("reclean_only"):
             stats = stage_reclean(bucket, name, Path(tmp), settings.site_profile, params.get("max_items"))
         else:
-            stats = stage_clean(bucket, name, Path(tmp), settings.site_profile)
+            with _staging_of(bucket, name):
+                stats = stage_clean(bucket, name, Path(tmp), settings.site_profile)
         return {**stats, "failed_by_reason": failures_by_reason(Path(tmp) / "cleaned.jsonl.gz")}
 
 
@@ -124,10 +148,9 @@ def commit(context: dict, crawl_stats: dict, clean_stats: dict) -> dict:
         "crawl": crawl_stats,
         "clean": clean_stats,
     }
-    with tempfile.TemporaryDirectory(prefix="briefs-commit-") as tmp:
-        result = stage_commit(
-            _bucket(settings), run_name(context), Path(tmp), run_info, settings.site_profile
-        )
+    bucket = _bucket(settings)
+    with tempfile.TemporaryDirectory(prefix="briefs-commit-") as tmp, _staging_of(bucket, run_name(context)):
+        result = stage_commit(bucket, run_name(context), Path(tmp), run_info, settings.site_profile)
     stats = {
         "snapshot": result.seq,
         "created": result.created,

@@ -181,3 +181,23 @@ def test_a_webhook_that_is_down_costs_one_warning(caplog):
         assert alerts.post(target, {"event": "task_failed"}) is False
     (record,) = caplog.records
     assert "could not post" in record.getMessage() and "zz-top-secret" not in record.getMessage()
+
+
+def test_connection_and_service_passwords_never_reach_an_alert(monkeypatch):
+    """An error that echoes a connection or a broker/DB URL (as the stacks set them) loses their passwords."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BRIEFS_S3",
+        json.dumps({"conn_type": "aws", "login": "AKIDLOGIN", "password": "s3-pass-9zx"}),
+    )
+    monkeypatch.setenv("AIRFLOW__CELERY__BROKER_URL", "redis://:redis-pass-42@127.0.0.1:6380/0")
+    monkeypatch.setenv(
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "postgresql+psycopg2://airflow:pg%2Fpass@127.0.0.1/a"
+    )
+    text = (
+        "failed: s3-pass-9zx; broker redis://:redis-pass-42@127.0.0.1:6380/0; db pg/pass at "
+        "postgresql+psycopg2://airflow:pg%2Fpass@127.0.0.1/a"
+    )
+    scrubbed = alerts.scrub(text, [])
+    for secret in ("s3-pass-9zx", "redis-pass-42", "pg/pass", "pg%2Fpass"):
+        assert secret not in scrubbed, scrubbed
+    assert scrubbed.startswith("failed: ***; broker redis://***@127.0.0.1:6380/0")

@@ -58,7 +58,11 @@ def test_staging_that_is_not_the_snapshots_input_is_kept(bucket, archive):
     assert not tidy.verified and "not the input snapshot 1 was committed from" in tidy.warnings[0]
     assert staged(bucket, "dag/run-2") == before
     other = tidy_staging(bucket, "dag/run-2", {"snapshot": 1, "outcome": "unchanged"})
-    assert other.verified, "a reprocessed run that changed nothing: its snapshot is the run's"
+    assert not other.verified, "a reprocess that changed nothing still staged other input: kept for gc"
+    assert staged(bucket, "dag/run-2") == before
+    bucket.put(key, gzip.compress(b"\n".join(lines) + b"\n"))  # what snapshot 1 was committed from
+    same = tidy_staging(bucket, "dag/run-2", {"snapshot": 1, "outcome": "unchanged"})
+    assert same.verified and same.deleted, "a reprocess that changed nothing, from the same input: tidied"
     wrong = tidy_staging(bucket, "dag/run-3", {"snapshot": 1, "outcome": "created"})
     assert not wrong.verified and not wrong.deleted
 
@@ -89,6 +93,25 @@ def test_gc_judges_a_runs_staging_as_a_whole(bucket, archive):
     committed_at = _age(bucket, layout.snapshot_key(1))
     young_snapshot = gc.collect(bucket, timedelta(hours=1), now=committed_at + timedelta(minutes=30))
     assert not young_snapshot.candidates
+
+
+def test_gc_apply_spares_a_run_that_wrote_again_since_it_was_listed(bucket, archive):
+    """A run cleared while gc listed (its staging old then) writes under its prefix: `apply` reads the run's
+    ages again just before deleting and keeps all of it; a run still quiet goes."""
+    stale = layout.run_key("dag/cleared", "crawl/records.jsonl")
+    quiet = layout.run_key("dag/abandoned", "crawl/records.jsonl")
+    bucket.put(stale, b"{}\n")
+    bucket.put(quiet, b"{}\n")
+    time.sleep(2.2)
+    grace = timedelta(seconds=2)
+    found = gc.collect(bucket, grace)
+    assert {stale, quiet} <= {c.key for c in found.candidates}
+    bucket.put(
+        layout.run_key("dag/cleared", "cleaned.jsonl.gz"), gzip.compress(b"")
+    )  # the cleared run's clean
+    deleted = set(gc.apply(bucket, found, grace))
+    assert quiet in deleted and not bucket.exists(quiet)
+    assert stale not in deleted and bucket.exists(stale), "the run wrote again: none of its staging goes"
 
 
 def maintenance(bag):
@@ -152,3 +175,21 @@ def test_maintenance_on_a_damaged_archive_fails_and_deletes_nothing(
     assert dagrun.state == "failed"
     assert states["verify_recent"] == "failed" and states["collect_garbage"] == "upstream_failed"
     assert {o["key"] for o in bucket.list("")} == before
+
+
+def test_a_task_cleared_after_tidying_fails_once_and_says_what_to_clear(bucket, archive, tmp_path):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipelines.run import stage_commit
+    from pipelines.storage import MissingObject
+    from pipelines.tasks import _staging_of
+
+    archive("dag/tidied")
+    assert tidy_staging(bucket, "dag/tidied", {"snapshot": 1, "outcome": "created"}).verified
+    with (
+        pytest.raises(AirflowFailException, match="clear the run's crawl task"),
+        _staging_of(bucket, "dag/tidied"),
+    ):
+        stage_commit(bucket, "dag/tidied", tmp_path / "again", {}, None)
+    with pytest.raises(MissingObject), _staging_of(bucket, "dag/never-committed"):
+        stage_commit(bucket, "dag/never-committed", tmp_path / "never", {}, None)
