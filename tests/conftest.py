@@ -37,13 +37,13 @@ def pytest_configure(config):
     )
 
 
-# The suite runs on two xdist workers (pyproject: -n 2 --dist loadgroup), one module per group so module fixtures
-# are set up once. The longest modules go first so neither worker is left with a long tail; the two Airflow stacks
-# share a worker, so two schedulers never compete for the same two cores at once.
+# The suite runs on two xdist workers (pyproject: -n 2 --dist loadfile: a module stays on one worker, so module
+# fixtures are set up once). Modules are handed out in collection order: the longest go first, so neither worker is
+# left with a long tail.
 LONGEST_FIRST = (
     "test_stack",
-    "test_distributed",
     "test_fault_injection",
+    "test_distributed",
     "test_dag",
     "test_alerts",
     "test_damaged_archive",
@@ -51,13 +51,9 @@ LONGEST_FIRST = (
     "test_first_hour",
     "test_housekeeping",
 )
-GROUPS = {"test_stack": "airflow-stacks", "test_distributed": "airflow-stacks"}
 
 
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        module = item.path.stem
-        item.add_marker(pytest.mark.xdist_group(GROUPS.get(module, module)))
     rank = {module: n for n, module in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: modules stay contiguous
 
