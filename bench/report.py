@@ -138,6 +138,11 @@ interval plus one hour). The backfill runs each stage in its own process, as Air
 largest single process, "process tree" adds the crawler's Scrapy child or the clean stage's workers. Reads are
 cold (a new reader: listing, manifest, index, version). The benchmark is not part of CI: CI asserts behaviour,
 this page records speed.{integrity_note(r.get("integrity"))}
+
+The running stacks' figures (idle memory of the default and the distributed stack, restart time after a
+`kill -9`, `down`, the 7-day backfill on one vs two Celery workers) were measured on running stacks (restart and
+`down` times are printed by `tests/test_stack.py`) and are recorded in [stack.md](stack.md#figures) and
+[production.md](production.md#figures): they need a whole Airflow stack, which this benchmark does not start.
 """
 
 
