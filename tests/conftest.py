@@ -39,11 +39,8 @@ def pytest_configure(config):
 
 # The suite runs on two xdist workers (pyproject: -n 2 --dist loadfile: a module stays on one worker, so module
 # fixtures are set up once). Modules are handed out in collection order: the longest go first, so neither worker is
-# left with a long tail. Except test_bad_inputs, first: it bounds the crawler's peak RSS, and Linux carries a
-# process's high-water RSS across exec, so a crawler started by a worker grown large by earlier tests would report
-# the worker's peak, not its own.
+# left with a long tail (--no-loadscope-reorder: xdist would otherwise order modules by their number of tests).
 LONGEST_FIRST = (
-    "test_bad_inputs",
     "test_stack",
     "test_fault_injection",
     "test_distributed",
