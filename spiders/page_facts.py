@@ -84,18 +84,38 @@ def _url(value: str, where: str, base_url: str, problems: list[str]) -> str | No
         return None
 
 
+def _head_values(sel: Selector) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The first value of each ``<link rel>`` and ``<meta property>`` of interest, and the hreflang links,
+    from one pass over the page's links and metas (an XPath query per value walks the whole tree each time)."""
+    firsts: dict[str, str] = {}
+    hreflang: list[tuple[str, str]] = []
+    for node in sel.root.iter("link", "meta"):
+        attrib = node.attrib
+        if node.tag == "link":
+            rel, href = attrib.get("rel"), attrib.get("href")
+            if rel == "alternate" and "hreflang" in attrib:
+                hreflang.append((attrib["hreflang"], href or ""))
+            elif rel in _LINK_RELS and href is not None:
+                firsts.setdefault(rel, href)
+        elif attrib.get("property") in _META_PROPERTIES and "content" in attrib:
+            firsts.setdefault(attrib["property"], attrib["content"])
+    return firsts, hreflang
+
+
+_LINK_RELS = ("canonical", "shortlink")
+_META_PROPERTIES = ("og:url", "og:title", "article:published_time", "article:modified_time")
+
+
 def page_facts(page: str | Selector, base_url: str) -> PageFacts:
     """What the page's markup says; malformed values are skipped and listed in ``problems``."""
     sel = Selector(text=page) if isinstance(page, str) else page
+    head, hreflang = _head_values(sel)
     facts = PageFacts()
-    for where, xpath in (
-        ("canonical", '//link[@rel="canonical"]/@href'),
-        ("og:url", '//meta[@property="og:url"]/@content'),
-    ):
-        value = sel.xpath(xpath).get()
+    for where, key in (("canonical", "canonical"), ("og:url", "og:url")):
+        value = head.get(key)
         if value and facts.canonical is None:
             facts.canonical = _url(value, where, base_url, facts.problems)
-    shortlink_href = (sel.xpath('//link[@rel="shortlink"]/@href').get() or "").strip()
+    shortlink_href = head.get("shortlink", "").strip()
     if shortlink_href and origin_of(shortlink_href) is None:
         facts.problems.append(f"bad_url: shortlink {show_bad_id(shortlink_href)} ignored")
     shortlink = post_id_param(shortlink_href)
@@ -105,23 +125,20 @@ def page_facts(page: str | Selector, base_url: str) -> PageFacts:
             facts.post_id = valid_post_id(raw, text=True)
             if facts.post_id is None:
                 facts.bad_ids[where] = show_bad_id(raw)
-    for link in sel.xpath('//link[@rel="alternate"][@hreflang]'):
-        lang, href = link.attrib.get("hreflang", ""), link.attrib.get("href")
+    for lang, href in hreflang:
         if href and lang and lang != "x-default":
             url = _url(href, f"hreflang {lang}", base_url, facts.problems)
             if url:
                 facts.translations[lang.split("-")[0].lower()] = url
     article = json_ld_article(sel, facts.problems)
     facts.published = _time(article.get("datePublished"), "json_ld datePublished", facts.problems) or _time(
-        sel.xpath('//meta[@property="article:published_time"]/@content').get(), "og published", facts.problems
+        head.get("article:published_time"), "og published", facts.problems
     )
     facts.modified = _time(article.get("dateModified"), "json_ld dateModified", facts.problems) or _time(
-        sel.xpath('//meta[@property="article:modified_time"]/@content').get(), "og modified", facts.problems
+        head.get("article:modified_time"), "og modified", facts.problems
     )
     headline = article.get("headline")
     if headline is not None and not isinstance(headline, str):
         facts.problems.append(f"json_ld: headline {show_bad_id(headline)} ignored")
-    facts.title = (
-        headline if isinstance(headline, str) else sel.xpath('//meta[@property="og:title"]/@content').get()
-    )
+    facts.title = headline if isinstance(headline, str) else head.get("og:title")
     return facts

@@ -111,17 +111,17 @@ def fetch_record(
         record |= {"status": "gone", "reason": f"HTTP {response.status}"}
         return record
     content_type = response.headers.get("Content-Type", b"").decode("latin-1").split(";")[0].strip().lower()
-    if not response.body.strip():
+    if not response.body or response.body.isspace():  # isspace() stops at the first other byte: no copy
         record["reason"] = "empty body"
         return record
     if content_type not in HTML_TYPES or not isinstance(response, TextResponse):
         record["reason"] = f"not HTML: Content-Type {content_type or 'missing'}"
         return record
     final = _canonical(response.url, base_url) or candidate.url
-    try:
-        response.body.decode(response.encoding)
-    except (UnicodeDecodeError, LookupError):
+    if "\ufffd" in response.text and not _decodes(response.body, response.encoding):
         record["problems"].append(f"charset: bytes do not decode as the declared {response.encoding}")
+    # Not response.selector: Scrapy caches it on the response, a cycle that keeps every page tree alive until
+    # the collector runs; this one is freed as soon as the facts are read.
     facts = page_facts(response.text, base_url)
     if facts.canonical and same_site(facts.canonical, base_url):
         final = facts.canonical
@@ -151,6 +151,15 @@ def fetch_record(
     elif record["post_id"] is None:
         record["problems"].append("post_id: none found (no REST id, guid or shortlink)")
     return record
+
+
+def _decodes(body: bytes, encoding: str) -> bool:
+    """Whether the body decodes strictly; asked only when the (lenient) text has replacement characters."""
+    try:
+        body.decode(encoding)
+        return True
+    except (UnicodeDecodeError, LookupError):
+        return False
 
 
 def _canonical(url: str, base_url: str) -> str | None:
