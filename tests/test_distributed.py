@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,8 +20,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from infra.seaweedfs import free_port_block
-from tests.test_stack import _listening_sockets, api, token
+from infra.seaweedfs import free_port, free_port_block
+from tests.stack_client import api, backfill_body, listening_sockets, token
 
 REPO = Path(__file__).resolve().parent.parent
 DAG = "insight_briefs_archive"
@@ -31,23 +30,17 @@ WORKERS = {"worker1", "worker2"}
 OTHER_DAGS = ("insight_briefs_reconcile", "insight_briefs_maintenance")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def stack():
     # Not under pytest's tmp dir: that is root's 0700 directory, and PostgreSQL runs as the `postgres` user.
     home = Path(tempfile.mkdtemp(prefix="briefs-distributed-"))
     home.chmod(0o711)
     ports = {
-        "BRIEFS_API_PORT": _free_port(),
+        "BRIEFS_API_PORT": free_port(),
         "BRIEFS_S3_PORT": free_port_block() + 3,
-        "BRIEFS_SIM_PORT": _free_port(),
-        "BRIEFS_PG_PORT": _free_port(),
-        "BRIEFS_REDIS_PORT": _free_port(),
+        "BRIEFS_SIM_PORT": free_port(),
+        "BRIEFS_PG_PORT": free_port(),
+        "BRIEFS_REDIS_PORT": free_port(),
     }
     env = {**os.environ, "BRIEFS_STACK_DIR": str(home), **{k: str(v) for k, v in ports.items()}}
     env.update(
@@ -157,15 +150,7 @@ def test_backfill_on_two_workers_survives_a_killed_worker(stack):
         stack,
         "POST",
         "/api/v2/backfills",
-        {
-            "dag_id": DAG,
-            "from_date": f"{DAYS[0]}T00:00:00Z",
-            "to_date": f"{DAYS[-1]}T23:59:00Z",
-            "max_active_runs": 3,
-            "reprocess_behavior": "completed",
-            "run_backwards": False,
-            "dag_run_conf": {},
-        },
+        backfill_body(DAG, DAYS[0], DAYS[-1], max_active_runs=3),
         token=token(stack),
     )
     assert status == 200, backfill
@@ -204,7 +189,7 @@ def test_backfill_on_two_workers_survives_a_killed_worker(stack):
 
 
 def test_everything_listens_on_loopback_only_and_secrets_stay_in_0600_files(stack):
-    sockets = _listening_sockets()
+    sockets = listening_sockets()
     pids = set()
     from infra.supervisor import Supervisor
 

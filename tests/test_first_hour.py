@@ -21,6 +21,7 @@ from rich.table import Table
 from typer.testing import CliRunner
 
 from infra import offline
+from infra.seaweedfs import free_port
 from infra.simulator import Simulator, Site
 from infra.simulator.clock import Journal
 from pipelines.archive import Archive
@@ -32,12 +33,6 @@ REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 PYPROJECT = REPO / "pyproject.toml"
 IDENTITY = {"posts": offline.SIM_POSTS, "seed": 7, "site": "insightcrime"}  # what simulator_command serves
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _start(command: list[str], url: str) -> subprocess.Popen:
@@ -62,7 +57,7 @@ def seeded(seaweed, tmp_path_factory):
     stack = tmp_path_factory.mktemp("first-hour-stack")
     env = seaweed.env(bucket="first-hour")
     Bucket(Settings.from_env(env).storage).ensure_bucket(versioning=True)
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     command = offline.simulator_command(int(url.rsplit(":", 1)[1]), stack)
     rig = SimpleNamespace(stack=stack, env=env, url=url, command=command, proc=_start(command, url), said=[])
     offline.record_simulator(stack, url)
@@ -193,7 +188,7 @@ def test_offline_without_the_stack_says_what_holds_the_port(tmp_path, monkeypatc
         monkeypatch.setenv("BRIEFS_SIM_PORT", stranger.base.rsplit(":", 1)[1])
         result = CliRunner().invoke(app, ["probe", "--offline"])
     assert result.exit_code == 1 and "a site simulator the local stack did not record" in result.output
-    monkeypatch.setenv("BRIEFS_SIM_PORT", str(_free_port()))
+    monkeypatch.setenv("BRIEFS_SIM_PORT", str(free_port()))
     with offline.offline_site(simulate_days=1, posts=40) as own:
         assert "of its own" in own.description and offline.clock(own.base)["now"] == own.now.isoformat()
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import html
 import json
 import re
-import socket
 import zipfile
 
 import pytest
 from typer.testing import CliRunner
 
 from infra.replay import ReplayServer, add_collection
+from infra.seaweedfs import free_port
 from pipelines import layout
 from pipelines.archive import Archive
 from pipelines.documents import DamagedObject
@@ -98,12 +98,6 @@ def _visible(page: str) -> str:
     return _squeeze(html.unescape(re.sub(r"<[^>]+>", "", page)))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_pywb_replays_the_old_and_the_new_capture(replay_env, tmp_path, monkeypatch):
     import urllib.request
 
@@ -125,7 +119,7 @@ def test_pywb_replays_the_old_and_the_new_capture(replay_env, tmp_path, monkeypa
     assert captures[1].collection != captures[2].collection and captures[1].timestamp < captures[2].timestamp
     for capture in captures.values():
         add_collection(root, capture.collection, capture.wacz)
-    port = _free_port()
+    port = free_port()
     with ReplayServer(root, port) as server:
         bodies = {}
         for seq, capture in captures.items():

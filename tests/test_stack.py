@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from infra.seaweedfs import free_port_block
+from infra.seaweedfs import free_port, free_port_block
+from tests.stack_client import api, backfill_body, listening_sockets, token
 
 if TYPE_CHECKING:
     from pipelines.documents import Manifest
@@ -40,19 +40,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, request):
     home = tmp_path_factory.mktemp("stack")
     ports = {
-        "BRIEFS_API_PORT": _free_port(),
+        "BRIEFS_API_PORT": free_port(),
         "BRIEFS_S3_PORT": free_port_block() + 3,
-        "BRIEFS_SIM_PORT": _free_port(),
+        "BRIEFS_SIM_PORT": free_port(),
     }
     env = {**os.environ, "BRIEFS_STACK_DIR": str(home), **{k: str(v) for k, v in ports.items()}}
     env["BRIEFS_SIM_POSTS"] = (
@@ -87,27 +81,6 @@ def _fernet() -> str:
     from cryptography.fernet import Fernet
 
     return Fernet.generate_key().decode()
-
-
-def api(
-    stack, method: str, path: str, body: dict | None = None, token: str | None = None
-) -> tuple[int, dict]:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(stack["api"] + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            return reply.status, json.loads(reply.read() or b"{}")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"{}")
-
-
-def token(stack) -> str:
-    status, body = api(stack, "POST", "/auth/token", {"username": "admin", "password": stack["password"]})
-    assert status in (200, 201), body
-    return body["access_token"]
 
 
 def wait_backfill_runs(stack, count: int, logical_dates: set[str], timeout: float = 420) -> list[dict]:
@@ -212,15 +185,7 @@ def test_api_needs_a_token_and_backfills_three_days(stack):
         stack,
         "POST",
         "/api/v2/backfills",
-        {
-            "dag_id": DAG,
-            "from_date": "2026-11-22T00:00:00Z",
-            "to_date": "2026-11-24T23:59:00Z",
-            "max_active_runs": 1,
-            "reprocess_behavior": "completed",
-            "run_backwards": False,
-            "dag_run_conf": {},
-        },
+        backfill_body(DAG, "2026-11-22", "2026-11-24", max_active_runs=1),
         token=token(stack),
     )
     assert status == 200, backfill
@@ -303,27 +268,6 @@ def test_backfill_from_the_ui_in_a_real_browser(stack, tmp_path):
     assert {r["dag_run_id"] for r in runs} <= set(snapshots_by_run(stack))
 
 
-def _listening_sockets() -> dict[int, str]:
-    """inode -> "address:port" of every listening TCP socket (IPv4 and IPv6), from /proc/net."""
-    found = {}
-    for name, family in (("tcp", 4), ("tcp6", 6)):
-        for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] != "0A":  # LISTEN
-                continue
-            address, port = fields[1].split(":")
-            if family == 4:
-                host = ".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0))
-            else:
-                host = (
-                    "::1"
-                    if address == "0" * 24 + "01000000"
-                    else ("::" if set(address) == {"0"} else address)
-                )
-            found[int(fields[9])] = f"{host}:{int(port, 16)}"
-    return found
-
-
 def _stack_pids(home: Path) -> set[int]:
     """supervisord and every process under it."""
     import psutil
@@ -337,7 +281,7 @@ def _stack_pids(home: Path) -> set[int]:
 
 def _bound(pids: set[int]) -> list[str]:
     """The listening TCP sockets the processes hold."""
-    sockets, bound = _listening_sockets(), []
+    sockets, bound = listening_sockets(), []
     for pid in pids:
         for fd in Path(f"/proc/{pid}/fd").glob("*"):
             try:
@@ -481,7 +425,7 @@ def test_down_stops_every_process_and_closes_every_port(stack, capsys):
     assert done.returncode == 0, done.stdout + done.stderr
     alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert alive == [], [" ".join(psutil.Process(p).cmdline()) for p in alive]
-    listening = {int(addr.rsplit(":", 1)[1]) for addr in _listening_sockets().values()}
+    listening = {int(addr.rsplit(":", 1)[1]) for addr in listening_sockets().values()}
     assert ports.isdisjoint(listening), ports & listening
     code, rows = _status(stack)
     assert code == 1 and all(r["state"] != "RUNNING" for r in rows.values()), rows
