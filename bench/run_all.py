@@ -147,7 +147,13 @@ def backfill(rig: Rig, posts: int) -> tuple[dict, Bucket]:
         ]
         seconds, one, tree, out = watch(command, env)
         result = json.loads(out)
-        pages = result.get("fetched", pages) if stage == "crawl" else pages
+        if stage == "crawl":  # what a naive nightly, fetching everything again, would cost
+            pages = result.get("fetched", pages)
+            scrapy = json.loads((work / "crawl" / "stats.json").read_text())["scrapy"]
+            full_crawl = {
+                "requests": scrapy.get("downloader/request_count", 0),
+                "response_bytes": scrapy.get("downloader/response_bytes", 0),
+            }
         figures[stage] = {
             "s": round(seconds, 2),
             "peak_rss_mb": round(one / 2**20),
@@ -161,6 +167,7 @@ def backfill(rig: Rig, posts: int) -> tuple[dict, Bucket]:
         "s": round(total, 2),
         "pages_per_s": round(pages / total, 1),
         "stages": figures,
+        "full_crawl": full_crawl,
     }, bucket
 
 
@@ -181,6 +188,7 @@ def nightly(rig: Rig, bucket: Bucket, mode: str = "window") -> dict:
     return {
         "s": round(seconds, 2),
         "requests": scrapy.get("downloader/request_count", 0),
+        "response_bytes": scrapy.get("downloader/response_bytes", 0),
         "discovery_requests": sum(summary["crawl_stats"]["discovery_requests"].values())
         + scrapy.get("robotstxt/request_count", 0),
         "article_requests": sum(fetch.get(k, 0) for k in ("fetched", "redirected", "gone", "failed")),
@@ -262,24 +270,29 @@ def timed(fn) -> float:
 
 
 def clean_ratio(reps: int) -> dict:
-    runs = [
-        json.loads(
-            subprocess.run(
-                [sys.executable, "bench/clean.py", "--pages", "1000"],
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-        )
-        for _ in range(reps)
-    ]
-    return {
-        "ratio": median([r["ratio"] for r in runs]),
-        "clean_pages_per_s": median([r["clean_pages_per_s"] for r in runs]),
-        "bare_allcores_pages_per_s": median([r["bare_allcores_pages_per_s"] for r in runs]),
-        "reps": reps,
-    }
+    """bench/clean.py: the clean stage against bare trafilatura, in interleaved rounds."""
+    return json.loads(
+        subprocess.run(
+            [sys.executable, "bench/clean.py", "--pages", "1000", "--reps", str(reps)],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+
+
+def peers(reps: int) -> dict:
+    """bench/peers.py: this project's crawl against plain Scrapy, Scrapy + warcio and raw asyncio."""
+    return json.loads(
+        subprocess.run(
+            [sys.executable, "bench/peers.py", "--posts", "3000", "--reps", str(reps)],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
 
 
 def integrity(reps: int, articles: int = 5000, full_articles: int = 20000) -> dict:
@@ -339,7 +352,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     parser.add_argument(
         "--only",
-        choices=["integrity", "probe", "derived"],
+        choices=["peers", "clean", "integrity", "probe", "derived"],
         help="Measure this section again and keep the others from --out (the page says which were re-run)",
     )
     args = parser.parse_args()
@@ -347,13 +360,19 @@ def main() -> None:
     started = time.time()
     if args.only:
         results = json.loads(args.out.read_text())
-        results[args.only] = {"integrity": lambda: integrity(args.reps), "probe": probe, "derived": derived}[
-            args.only
-        ]()
+        section = {
+            "peers": lambda: peers(args.reps),
+            "clean": lambda: clean_ratio(args.reps),
+            "integrity": lambda: integrity(args.reps),
+            "probe": probe,
+            "derived": derived,
+        }[args.only]
+        results["clean_overhead" if args.only == "clean" else args.only] = section()
         results.setdefault("rerun", {})[args.only] = time.strftime("%Y-%m-%d")
     else:
+        results = {"peers": peers(args.reps)}
         with tempfile.TemporaryDirectory() as tmp:
-            results = scenarios(args.reps, sizes, Path(tmp))
+            results |= scenarios(args.reps, sizes, Path(tmp))
         results["clean_overhead"] = clean_ratio(args.reps)
         results["integrity"] = integrity(args.reps)
         results["probe"] = probe()
