@@ -15,7 +15,9 @@ under content-addressed keys, so:
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -110,9 +112,15 @@ def typed_records(records: Iterable[CleanedRecord | dict]) -> list[CleanedRecord
 
 
 def input_digest(records: list[CleanedRecord], high_water: dict[str, str]) -> str:
-    """What a commit was asked to do: equal staged input, equal digest (how a retry knows itself)."""
-    lines = [encode(r) for r in records] + [encode(dict(sorted(high_water.items())))]
-    return digest(b"\n".join(lines))
+    """What a commit was asked to do: equal staged input, equal digest (how a retry knows itself).
+
+    The sha256 of the encoded records and the marks, one per line, hashed as they are encoded: the input's
+    whole encoding at once cost 380 MB at 20,000 records."""
+    hashed = hashlib.sha256()
+    for record in records:
+        hashed.update(encode(record) + b"\n")
+    hashed.update(encode(dict(sorted(high_water.items()))))
+    return hashed.hexdigest()
 
 
 def upload_warcs(bucket: Bucket, run_id: str, warc_dir: Path | None, hook=lambda key: None) -> list[str]:
@@ -218,14 +226,13 @@ def _write_objects(bucket: Bucket, work: Plan, hook, threads: int, head: Head) -
     """Versions, their pack, then the index: plain PUTs of content-addressed keys (a retry rewrites the same
     bytes, which also refreshes their age for gc's grace period)."""
     keys = sorted(work.versions)
-    lines = [encode(work.versions[k]) for k in keys]
-    pack_body = gzip.compress(b"".join(line + b"\n" for line in lines), mtime=0) if keys else b""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip, mtime 0: as gzip.compress(..., mtime=0)
+    pack_body = b"".join(packer.compress(encode(work.versions[k]) + b"\n") for k in keys) + packer.flush()
     pack = layout.pack_key(digest(pack_body)) if keys else None
     for line_number, key in enumerate(keys):
         aid = work.versions[key].article_id
         work.index[aid] = msgspec.structs.replace(work.index[aid], pack=pack, pack_line=line_number)
     base, deltas, index_file = _index_files(head, work.index)
-    bodies = [(key, gzip.compress(line, mtime=0)) for key, line in zip(keys, lines, strict=True)]
     extra = [(pack, pack_body)] if pack else []
     if index_file:
         extra.append(index_file)
@@ -236,11 +243,14 @@ def _write_objects(bucket: Bucket, work: Plan, hook, threads: int, head: Head) -
         bucket.put(key, body, "application/json" if key.endswith(".json") else "application/gzip")
         return len(body)
 
+    def put_version(key: str) -> int:  # compressed in the thread: never every version's body at once
+        return put((key, gzip.compress(encode(work.versions[key]), mtime=0)))
+
     with ThreadPoolExecutor(threads) as pool:
-        sizes = list(pool.map(put, bodies))
+        sizes = list(pool.map(put_version, keys))
     sizes += [put(item) for item in extra]
     return {
-        "versions": len(bodies),
+        "versions": len(keys),
         "objects": len(sizes),
         "bytes": sum(sizes),
         "pack": pack,
