@@ -29,8 +29,8 @@ class LeanRuntime:
         settings = self.crawler.settings
         for logger in (logging.getLogger(), logging.getLogger("scrapy")):  # Scrapy sets "scrapy" to DEBUG
             logger.setLevel(settings.get("LOG_LEVEL"))
-        threshold = settings.getlist("GC_THRESHOLD")
+        threshold = [int(t) for t in settings.getlist("GC_THRESHOLD") if str(t).strip()]
         if threshold:
             gc.collect()
             gc.freeze()
-            gc.set_threshold(*(int(t) for t in threshold))
+            gc.set_threshold(*threshold)
