@@ -259,7 +259,8 @@ def strip_plugins(tree: lxml_html.HtmlElement) -> list[str]:
             box = label  # the label sits in a wrapper that holds more than its box: take the label alone
         _remove(box)
         fired.append("plugin-label")
-    page_text = " ".join(tree.text_content().split()) if pulls else ""  # the whole page's text: only if needed
+    # The whole page's text: only when a pull quote needs it.
+    page_text = " ".join(tree.text_content().split()) if pulls else ""
     for pull in _outermost(pulls):
         quoted = " ".join(" ".join(p.text_content().split()) for p in pull.xpath(".//p") or [pull])
         if quoted and page_text.count(quoted) >= 2:  # a pull quote repeats a sentence of the body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import tempfile
@@ -102,6 +103,30 @@ def crawl(tmp_path):
         return CrawlResult(out, run_crawl(job))
 
     return run
+
+
+@pytest.fixture
+def cleaned(sim, tmp_path):
+    """A real crawl of a simulated week (about 15 briefs), cleaned: the records a commit receives, and its WARC
+    directory."""
+    from pipelines.clean import clean_run
+    from spiders.sites import load_profile
+
+    out = tmp_path / "crawl"
+    run_crawl(
+        CrawlJob(out=out, mode="window", site=sim.base, after="2026-11-01", before="2026-11-08", polite=False)
+    )
+    clean_run(
+        out / "records.jsonl",
+        out / "warc",
+        tmp_path / "cleaned.jsonl.gz",
+        load_profile("insightcrime", sim.base),
+        workers=2,
+    )
+    with gzip.open(tmp_path / "cleaned.jsonl.gz", "rt") as handle:
+        records = [json.loads(line) for line in handle]
+    assert records
+    return records, out / "warc"
 
 
 # ---- object storage: a real SeaweedFS server, credentials enforced --------------------------------------------

@@ -17,35 +17,14 @@ from botocore.exceptions import ClientError
 
 from infra.seaweedfs import SeaweedFS, free_port_block
 from pipelines.archive import Archive
-from pipelines.clean import clean_run
 from pipelines.commit import commit_run, read_head
 from pipelines.settings import Settings
 from pipelines.storage import Bucket, StorageError
-from spiders.runner import CrawlJob, run_crawl
-from spiders.sites import load_profile
+from spiders.runner import CrawlJob
 
 
 class Injected(RuntimeError):
     pass
-
-
-@pytest.fixture
-def cleaned(sim, tmp_path):
-    """A small crawl (about 15 briefs), cleaned: the records a commit receives, and its WARC directory."""
-    out = tmp_path / "crawl"
-    run_crawl(
-        CrawlJob(out=out, mode="window", site=sim.base, after="2026-11-01", before="2026-11-08", polite=False)
-    )
-    clean_run(
-        out / "records.jsonl",
-        out / "warc",
-        tmp_path / "cleaned.jsonl.gz",
-        load_profile("insightcrime", sim.base),
-        workers=2,
-    )
-    with gzip.open(tmp_path / "cleaned.jsonl.gz", "rt") as handle:
-        records = [json.loads(line) for line in handle]
-    return records, out / "warc"
 
 
 def fail_at(n: int):

@@ -7,9 +7,7 @@ session out of volumes (PutObject: InternalError), and that filer.toml would sha
 from __future__ import annotations
 
 import ast
-import gzip
 import inspect
-import json
 import socket
 import stat
 from pathlib import Path
@@ -19,13 +17,10 @@ import pytest
 from infra import distributed, stack
 from infra.seaweedfs import GRPC_OFFSET, SeaweedFS, ephemeral_range, free_port, free_port_block
 from pipelines.archive import Archive
-from pipelines.clean import clean_run
 from pipelines.commit import commit_run
 from pipelines.settings import Settings
 from pipelines.storage import Bucket
 from pipelines.verify import verify
-from spiders.runner import CrawlJob, run_crawl
-from spiders.sites import load_profile
 
 # A stock `weed mini`: master, volume, filer, S3, webdav, admin, Iceberg, Lance (and the gRPC twins of the first four).
 WEED_DEFAULTS = (9333, 9340, 8888, 8333, 7333, 23646, 8181, 9101)
@@ -67,26 +62,6 @@ def neighbours_ports():
     yield ports
     for sock in held:
         sock.close()
-
-
-@pytest.fixture
-def cleaned(sim, tmp_path):
-    """One real crawl of a simulated week, cleaned: the records a commit receives, and its WARC directory."""
-    out = tmp_path / "crawl"
-    run_crawl(
-        CrawlJob(out=out, mode="window", site=sim.base, after="2026-11-01", before="2026-11-08", polite=False)
-    )
-    clean_run(
-        out / "records.jsonl",
-        out / "warc",
-        tmp_path / "cleaned.jsonl.gz",
-        load_profile("insightcrime", sim.base),
-        workers=2,
-    )
-    with gzip.open(tmp_path / "cleaned.jsonl.gz", "rt") as handle:
-        records = [json.loads(line) for line in handle]
-    assert records
-    return records, out / "warc"
 
 
 def commit_and_verify(server: SeaweedFS, name: str, records: list[dict], warc_dir: Path) -> None:
