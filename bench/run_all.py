@@ -269,79 +269,54 @@ def timed(fn) -> float:
     return time.perf_counter() - started
 
 
+def bench_json(script: str, *args: object, stderr: bool = False) -> dict:
+    """Run another bench script (its own process) and read the one JSON line it prints."""
+    out = subprocess.run(
+        [sys.executable, f"bench/{script}", *map(str, args)],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.PIPE,
+        stderr=None if stderr else subprocess.PIPE,
+        text=True,
+    )
+    return json.loads(out.stdout)
+
+
 def clean_ratio(reps: int) -> dict:
     """bench/clean.py: the clean stage against bare trafilatura, in interleaved rounds."""
-    return json.loads(
-        subprocess.run(
-            [sys.executable, "bench/clean.py", "--pages", "1000", "--reps", str(reps)],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
+    return bench_json("clean.py", "--pages", 1000, "--reps", reps)
 
 
 def peers(reps: int) -> dict:
     """bench/peers.py: this project's crawl against plain Scrapy, Scrapy + warcio and raw asyncio."""
-    return json.loads(
-        subprocess.run(
-            [sys.executable, "bench/peers.py", "--posts", "3000", "--reps", str(reps)],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
+    return bench_json("peers.py", "--posts", 3000, "--reps", reps)
 
 
 def integrity(reps: int, articles: int = 5000, full_articles: int = 20000) -> dict:
     """bench/integrity.py: commit + verify against the commit before the redesign (same run, same store),
     `verify --full` and cold reads of a `full_articles` archive, gc's dry run."""
-    return json.loads(
-        subprocess.run(
-            [
-                sys.executable,
-                "bench/integrity.py",
-                "--articles",
-                str(articles),
-                "--full-articles",
-                str(full_articles),
-                "--reps",
-                str(reps),
-            ],
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.PIPE,
-            text=True,
-        ).stdout
+    return bench_json(
+        "integrity.py", "--articles", articles, "--full-articles", full_articles, "--reps", reps, stderr=True
     )
 
 
 def probe() -> dict:
     """bench/probe.py: what `briefs probe` costs, on both WordPress variants and two site sizes."""
-    runs = {}
-    for wordpress in ("multilingual", "vanilla"):
-        for posts in (500, 5000):
-            command = [sys.executable, "bench/probe.py", "--posts", str(posts), "--wordpress", wordpress]
-            out = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
-            runs[f"{wordpress}-{posts}"] = json.loads(out)
-    return runs
+    return {
+        f"{wordpress}-{posts}": bench_json("probe.py", "--posts", posts, "--wordpress", wordpress)
+        for wordpress in ("multilingual", "vanilla")
+        for posts in (500, 5000)
+    }
 
 
 def derived() -> dict:
     """The read interfaces' figures: a 7-edit night's bytes and cold reads at 5,000 and 20,000 articles
     (bench/store.py), publishing to Delta and reading it back vs `briefs export` (bench/delta.py), and the WACZ
     build against the crawl it packages (bench/wacz.py)."""
-
-    def run(*command: str) -> dict:
-        out = subprocess.run([sys.executable, *command], cwd=ROOT, check=True, capture_output=True, text=True)
-        return json.loads(out.stdout)
-
     return {
-        "store": {str(n): run("bench/store.py", "--articles", str(n)) for n in (5000, 20000)},
-        "delta": run("bench/delta.py"),
-        "wacz": run("bench/wacz.py", "--posts", "1000"),
+        "store": {str(n): bench_json("store.py", "--articles", n) for n in (5000, 20000)},
+        "delta": bench_json("delta.py"),
+        "wacz": bench_json("wacz.py", "--posts", 1000),
     }
 
 
