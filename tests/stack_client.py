@@ -4,6 +4,7 @@ the listening sockets they check it against."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -41,6 +42,18 @@ def backfill_body(dag_id: str, first_day: str, last_day: str, max_active_runs: i
         "run_backwards": False,
         "dag_run_conf": {},
     }
+
+
+def create_backfill(stack, body: dict, attempts: int = 6) -> tuple[int, dict]:
+    """``POST /api/v2/backfills``. On SQLite (the default stack) Airflow refuses with 503 "Database is locked"
+    while the scheduler writes; a user's second click succeeds, and so does a retry here (PostgreSQL never
+    refuses: the distributed stack)."""
+    for _ in range(attempts):
+        status, reply = api(stack, "POST", "/api/v2/backfills", body, token=token(stack))
+        if status != 503 or "Database is locked" not in str(reply.get("detail")):
+            break
+        time.sleep(2)
+    return status, reply
 
 
 def listening_sockets() -> dict[int, str]:

@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from infra.seaweedfs import free_port, free_port_block
-from tests.stack_client import api, backfill_body, listening_sockets, token
+from tests.stack_client import api, backfill_body, create_backfill, listening_sockets, token
 
 REPO = Path(__file__).resolve().parent.parent
 DAG = "insight_briefs_archive"
@@ -146,12 +146,9 @@ def manifests_per_run(stack) -> collections.Counter:
 
 
 def test_backfill_on_two_workers_survives_a_killed_worker(stack):
-    status, backfill = api(
+    status, backfill = create_backfill(
         stack,
-        "POST",
-        "/api/v2/backfills",
         backfill_body(DAG, DAYS[0], DAYS[-1], max_active_runs=3),
-        token=token(stack),
     )
     assert status == 200, backfill
     killed = kill_a_worker_mid_task(stack)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from infra.seaweedfs import free_port, free_port_block
-from tests.stack_client import api, backfill_body, listening_sockets, token
+from tests.stack_client import api, backfill_body, create_backfill, listening_sockets, token
 
 if TYPE_CHECKING:
     from pipelines.documents import Manifest
@@ -181,12 +181,9 @@ def test_api_needs_a_token_and_backfills_three_days(stack):
     assert api(stack, "POST", "/auth/token", {"username": "admin", "password": "wrong"})[0] == 401
     status, example = api(stack, "PATCH", f"/api/v2/dags/{EXAMPLE}", {"is_paused": False}, token=token(stack))
     assert status == 200 and example["is_paused"] is False, example
-    status, backfill = api(
+    status, backfill = create_backfill(
         stack,
-        "POST",
-        "/api/v2/backfills",
         backfill_body(DAG, "2026-11-22", "2026-11-24", max_active_runs=1),
-        token=token(stack),
     )
     assert status == 200, backfill
     runs = wait_backfill_runs(stack, 3, {"2026-11-22", "2026-11-23", "2026-11-24"})
