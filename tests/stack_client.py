@@ -4,6 +4,7 @@ the listening sockets they check it against."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -46,8 +47,8 @@ def backfill_body(dag_id: str, first_day: str, last_day: str, max_active_runs: i
 
 def create_backfill(stack, body: dict, attempts: int = 6) -> tuple[int, dict]:
     """``POST /api/v2/backfills``. On SQLite (the default stack) Airflow refuses with 503 "Database is locked"
-    while the scheduler writes; a user's second click succeeds, and so does a retry here (PostgreSQL never
-    refuses: the distributed stack)."""
+    while the scheduler writes; a retry a moment later succeeds (Airflow names PostgreSQL, the distributed stack's
+    database, as the cure)."""
     for _ in range(attempts):
         status, reply = api(stack, "POST", "/api/v2/backfills", body, token=token(stack))
         if status != 503 or "Database is locked" not in str(reply.get("detail")):
@@ -75,3 +76,17 @@ def listening_sockets() -> dict[int, str]:
                 )
             found[int(fields[9])] = f"{host}:{int(port, 16)}"
     return found
+
+
+def held_sockets(pids: set[int]) -> list[tuple[str, int]]:
+    """(address:port, pid) of each listening TCP socket the processes hold, from their /proc fds."""
+    sockets, held = listening_sockets(), []
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").glob("*"):
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and int(target[8:-1]) in sockets:
+                held.append((sockets[int(target[8:-1])], pid))
+    return held

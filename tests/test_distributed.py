@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from infra.seaweedfs import free_port, free_port_block
-from tests.stack_client import api, backfill_body, create_backfill, listening_sockets, token
+from tests.stack_client import api, backfill_body, create_backfill, held_sockets, token
 
 REPO = Path(__file__).resolve().parent.parent
 DAG = "insight_briefs_archive"
@@ -186,7 +186,6 @@ def test_backfill_on_two_workers_survives_a_killed_worker(stack):
 
 
 def test_everything_listens_on_loopback_only_and_secrets_stay_in_0600_files(stack):
-    sockets = listening_sockets()
     pids = set()
     from infra.supervisor import Supervisor
 
@@ -194,15 +193,7 @@ def test_everything_listens_on_loopback_only_and_secrets_stay_in_0600_files(stac
         if state.pid:
             root = psutil.Process(state.pid)
             pids |= {root.pid, *(c.pid for c in root.children(recursive=True))}
-    bound = {}
-    for pid in pids:
-        for fd in Path(f"/proc/{pid}/fd").glob("*"):
-            try:
-                target = os.readlink(fd)
-            except OSError:
-                continue
-            if target.startswith("socket:[") and int(target[8:-1]) in sockets:
-                bound[sockets[int(target[8:-1])]] = psutil.Process(pid).name()
+    bound = {address: psutil.Process(pid).name() for address, pid in held_sockets(pids)}
     ports = stack["ports"]
     for name in ("BRIEFS_PG_PORT", "BRIEFS_REDIS_PORT", "BRIEFS_API_PORT"):
         assert f"127.0.0.1:{ports[name]}" in bound, (name, bound)

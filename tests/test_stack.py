@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from infra.seaweedfs import free_port, free_port_block
-from tests.stack_client import api, backfill_body, create_backfill, listening_sockets, token
+from tests.stack_client import api, backfill_body, create_backfill, held_sockets, listening_sockets, token
 
 if TYPE_CHECKING:
     from pipelines.documents import Manifest
@@ -278,16 +278,7 @@ def _stack_pids(home: Path) -> set[int]:
 
 def _bound(pids: set[int]) -> list[str]:
     """The listening TCP sockets the processes hold."""
-    sockets, bound = listening_sockets(), []
-    for pid in pids:
-        for fd in Path(f"/proc/{pid}/fd").glob("*"):
-            try:
-                target = os.readlink(fd)
-            except OSError:
-                continue
-            if target.startswith("socket:[") and int(target[8:-1]) in sockets:
-                bound.append(sockets[int(target[8:-1])])
-    return bound
+    return [address for address, _ in held_sockets(pids)]
 
 
 def test_every_socket_of_the_stack_is_on_loopback(stack):
